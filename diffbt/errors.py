@@ -1,0 +1,34 @@
+"""The one error type for bad user input."""
+
+from __future__ import annotations
+
+__all__ = ["DataError"]
+
+
+class DataError(ValueError):
+    """Bad input data, located by file, column and row where known.
+
+    >>> str(DataError("high < low", file="spy.csv", column="high", row=412))
+    "spy.csv, column 'high', row 412: high < low"
+    """
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        file: str | None = None,
+        column: str | None = None,
+        row: object | None = None,
+    ) -> None:
+        self.msg = msg
+        self.file = None if file is None else str(file)
+        self.column = column
+        self.row = row
+        where = []
+        if self.file is not None:
+            where.append(self.file)
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"row {row}")
+        super().__init__(", ".join(where) + ": " + msg if where else msg)
