@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DataError"]
+__all__ = ["DataError", "DataRepairWarning"]
 
 
 class DataError(ValueError):
@@ -32,3 +32,11 @@ class DataError(ValueError):
         if row is not None:
             where.append(f"row {row}")
         super().__init__(", ".join(where) + ": " + msg if where else msg)
+
+
+class DataRepairWarning(UserWarning):
+    """A documented repair made while loading data (re-sorting, duplicates dropped, ...).
+
+    `diffbt.load_market` emits one per repair and lists them all in ``Market.repairs``;
+    pass ``strict=True`` to get a `DataError` instead.
+    """

@@ -24,9 +24,13 @@ where the QuantStats function takes them. Where diffbt differs, deliberately:
 - ``gain_to_pain_ratio``: QuantStats first sums returns per calendar day; diffbt works per
   bar. They agree for daily (or coarser) bars.
 - Zero variance: a constant path has a standard deviation of exactly 0 here, so ``sharpe``,
-  ``smart_sharpe``, ``probabilistic_sharpe_ratio``, ``var`` and ``risk_return_ratio`` are NaN.
-  pandas' two-pass std of a constant series is floating-point noise (~1e-19), so QuantStats
-  reports a Sharpe of ~1e17 and a VaR equal to the mean there. For an all-zero path both agree.
+  ``smart_sharpe``, ``probabilistic_sharpe_ratio``, ``var`` and ``risk_return_ratio`` are NaN
+  and the autocorrelation penalty of ``smart_sharpe`` / ``smart_sortino`` is 1. pandas'
+  two-pass std of a constant series is either exactly 0 (QuantStats' Sharpe is then +-inf) or
+  floating-point noise (~1e-19: a Sharpe of ~1e17, a VaR equal to the mean, a penalty from
+  correlated noise). For an all-zero path both agree.
+- Where QuantStats raises ``ZeroDivisionError`` (``rar`` of a path that is never invested),
+  diffbt gives NaN.
 - QuantStats guesses "prices or returns?" (a series with min >= 0 and max > 1 is read as
   prices) and reads infinite returns as missing. diffbt never guesses: the input is returns;
   +-inf is rejected with :class:`~diffbt.errors.DataError`.

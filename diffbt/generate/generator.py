@@ -1,0 +1,648 @@
+"""`MarketGenerator`: the diffusion model fitted to a `Market`, sampling `PathSet`s.
+
+This is the one place where markets become tensors and back:
+
+    Market --to_features--> (T, A, 5) --scaler--> windows (N, A*5, L)   [channel-first]
+    model output (B, A*5, L) --inverse scaler--> features --from_features--> OHLCV paths
+
+Long paths are generated window by window: each new window is conditioned on the last
+``overlap`` bars of the previous one (context inpainting), so level and volatility continue
+across the seam. Forecasts use the same mechanism with the observed history as context.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import torch
+
+from diffbt.data.features import FEATURES, FeatureScaler, from_features, to_features
+from diffbt.data.labels import (
+    REGIMES,
+    TRENDS,
+    VOLS,
+    JumpDetector,
+    RegimeLabeler,
+    parse_regime,
+)
+from diffbt.data.market import Market
+from diffbt.errors import DataError
+from diffbt.generate.pathset import PathSet, PathSetWriter, continue_calendar
+from diffbt.model.checkpoint import (
+    CheckpointError,
+    diffusion_from_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from diffbt.model.diffusion import DiffusionConfig, GaussianDiffusion, prefix_mask
+from diffbt.model.samplers import sample as run_sampler
+from diffbt.model.train import TrainConfig, train
+
+__all__ = ["GeneratorConfig", "MarketGenerator", "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, dict], None]
+N_FEATURES = len(FEATURES)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' asked for but no CUDA GPU is available")
+    return dev
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Settings of a `MarketGenerator` (stored in the checkpoint as JSON).
+
+    Parameters
+    ----------
+    window : int
+        Bars per model window.
+    overlap : int
+        Bars of context carried from one window to the next in long paths (and the length
+        of history a forecast conditions on). Defaults to ``window // 2``.
+    hidden, n_blocks, attention, dropout, timesteps, schedule, target
+        Diffusion model settings (see `diffbt.model.diffusion.DiffusionConfig`).
+    steps, batch_size, lr
+        Default training settings (``fit(steps=...)`` overrides).
+    stride : int
+        Step between training windows.
+    jump_k : float
+        Jump threshold in robust standard deviations (see `diffbt.data.labels`).
+    """
+
+    window: int = 64
+    overlap: int | None = None
+    hidden: int = 96
+    n_blocks: int = 4
+    attention: bool = True
+    dropout: float = 0.0
+    timesteps: int = 1000
+    schedule: str = "cosine"
+    target: str = "v"
+    steps: int = 3000
+    batch_size: int = 128
+    lr: float = 1e-3
+    stride: int = 1
+    jump_k: float = 5.0
+    cond_dropout: float = 0.15
+    context_prob: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.window, int) or self.window < 4:
+            raise ValueError(f"window must be an int >= 4, got {self.window!r}")
+        overlap = self.window // 2 if self.overlap is None else self.overlap
+        if not isinstance(overlap, int) or not 1 <= overlap < self.window:
+            raise ValueError(f"overlap must be an int in [1, window), got {self.overlap!r}")
+        for name in ("steps", "batch_size", "stride"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not self.jump_k > 0:
+            raise ValueError(f"jump_k must be > 0, got {self.jump_k!r}")
+
+    @property
+    def context_bars(self) -> int:
+        """Bars of context between windows (`overlap`, default ``window // 2``)."""
+        return self.window // 2 if self.overlap is None else self.overlap
+
+
+class MarketGenerator:
+    """A DDPM over windows of multi-asset OHLCV features.
+
+    >>> gen = MarketGenerator(window=64).fit(market, train_end="2014-12-31")  # doctest: +SKIP
+    >>> paths = gen.sample(1000, 252, regime="bear", jumps=1, seed=0)          # doctest: +SKIP
+
+    Parameters
+    ----------
+    **settings
+        Any field of `GeneratorConfig` (``window``, ``hidden``, ``steps``...).
+    """
+
+    def __init__(self, config: GeneratorConfig | None = None, **settings: Any) -> None:
+        base = config or GeneratorConfig()
+        self.config: GeneratorConfig = replace(base, **settings) if settings else base
+        self._diffusion: GaussianDiffusion | None = None
+        self._state: dict[str, Any] = {}
+        self.device = torch.device("cpu")
+        self.history: dict[str, Any] = {}
+
+    # -- fitted state ----------------------------------------------------------------------
+    @property
+    def fitted(self) -> bool:
+        return self._diffusion is not None
+
+    def _need_fit(self) -> None:
+        if self._diffusion is None:
+            raise RuntimeError("call fit() first (or MarketGenerator.load(path))")
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        self._need_fit()
+        return tuple(self._state["assets"])
+
+    @property
+    def scaler(self) -> FeatureScaler:
+        self._need_fit()
+        return FeatureScaler.from_dict(self._state["scaler"])
+
+    @property
+    def regimes(self) -> RegimeLabeler:
+        self._need_fit()
+        return RegimeLabeler.from_dict(self._state["regimes"])
+
+    @property
+    def jumps(self) -> JumpDetector:
+        self._need_fit()
+        return JumpDetector.from_dict(self._state["jumps"])
+
+    @property
+    def train_end(self) -> pd.Timestamp:
+        self._need_fit()
+        return pd.Timestamp(self._state["train_end"])
+
+    @property
+    def diffusion(self) -> GaussianDiffusion:
+        self._need_fit()
+        return self._diffusion
+
+    def _diffusion_config(self, n_assets: int) -> DiffusionConfig:
+        c = self.config
+        return DiffusionConfig(channels=n_assets * N_FEATURES, window=c.window,
+                               timesteps=c.timesteps, schedule=c.schedule, target=c.target,
+                               hidden=c.hidden, n_blocks=c.n_blocks, dropout=c.dropout,
+                               attention=c.attention, n_regimes=len(REGIMES), jumps=True,
+                               context=True)
+
+    # -- fit -------------------------------------------------------------------------------
+    def fit(self, market: Market, *, train_end: object = None, steps: int | None = None,
+            batch_size: int | None = None, val_fraction: float = 0.1, device: str = "auto",
+            seed: int = 0, checkpoint: str | os.PathLike | None = None, resume: bool = False,
+            progress: Progress | None = None) -> Self:
+        """Fit scaler, regime and jump thresholds, and the diffusion model.
+
+        Everything is fitted on bars ``<= train_end`` only (all bars when None); the last
+        `val_fraction` of those windows is held back for the validation loss.
+
+        Parameters
+        ----------
+        market : Market
+        train_end : date-like, optional
+        steps, batch_size : int, optional
+            Training updates and batch size (defaults from the config).
+        device : {"auto", "cpu", "cuda"}
+        seed : int
+        checkpoint : path, optional
+            Training checkpoint written periodically; with ``resume=True`` training continues
+            from it.
+        progress : callable, optional
+            ``progress(step, {"loss", "lr", "val_loss"?})``.
+
+        Raises
+        ------
+        DataError
+            Too little history for the window.
+        """
+        if not isinstance(market, Market):
+            raise TypeError(f"fit() takes a Market (see diffbt.load_market), got "
+                            f"{type(market).__name__}")
+        train_mkt = market if train_end is None else market.split(train_end)[0]
+        c = self.config
+        need = c.window + 2 + 3
+        if len(train_mkt) < need:
+            raise DataError(f"only {len(train_mkt)} training bars; the window of {c.window} needs "
+                            f"at least {need}", column="timestamp")
+        self.device = resolve_device(device)
+        feats = to_features(train_mkt.values)  # (T-1, A, 5)
+        scaler = FeatureScaler.fit(feats)
+        ret = feats[..., 0]
+        labeler = RegimeLabeler.fit(ret, c.window)
+        jumps = JumpDetector.fit(ret, k=c.jump_k)
+        self._state = {
+            "assets": list(train_mkt.assets),
+            "scaler": scaler.to_dict(),
+            "regimes": labeler.to_dict(),
+            "jumps": jumps.to_dict(),
+            "train_end": str(train_mkt.index[-1]),
+            "last_close": train_mkt.values[-1, :, 3].tolist(),
+            "calendar_tail": [str(t) for t in train_mkt.index[-5:]],
+            "tz": None if train_mkt.index.tz is None else str(train_mkt.index.tz),
+            "freq_ns": None if train_mkt.freq is None else int(train_mkt.freq.value),
+            "periods_per_year": train_mkt.periods_per_year,
+        }
+        windows, regime_ids, jump_counts = self._training_windows(feats, scaler, labeler, jumps)
+        counts = np.bincount(regime_ids, minlength=len(REGIMES))
+        self._state["regime_freq"] = (counts / counts.sum()).tolist()
+        self._state["jump_rate"] = float(np.mean(jump_counts > 0))
+        n_val = int(len(windows) * val_fraction) if val_fraction > 0 else 0
+        # the validation windows must not overlap the training windows in time
+        n_train = len(windows) - n_val - (c.window // c.stride if n_val else 0)
+        if n_train < 1:
+            raise DataError(f"too little history ({len(train_mkt)} bars) for window {c.window} "
+                            f"with a validation span", column="timestamp")
+        x = torch.as_tensor(windows, dtype=torch.float32)
+        cond = {"regime": torch.as_tensor(regime_ids, dtype=torch.long),
+                "jumps": torch.as_tensor(jump_counts, dtype=torch.float32)}
+        tr = slice(0, n_train)
+        va = slice(len(windows) - n_val, None)
+        gen = torch.Generator().manual_seed(seed)
+        torch_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch_seed)  # scoped: the network's initial weights from `seed`
+            diffusion = GaussianDiffusion(self._diffusion_config(train_mkt.n_assets))
+        diffusion = diffusion.to(self.device)
+        tcfg = TrainConfig(steps=steps or c.steps, batch_size=batch_size or c.batch_size,
+                           lr=c.lr, warmup=min(200, max(1, (steps or c.steps) // 10)),
+                           cond_dropout=c.cond_dropout, context_prob=c.context_prob, seed=seed,
+                           val_every=max(1, (steps or c.steps) // 10))
+        result = train(diffusion, x[tr], cond={k: v[tr] for k, v in cond.items()},
+                       val_data=x[va] if n_val else None,
+                       val_cond={k: v[va] for k, v in cond.items()} if n_val else None,
+                       config=tcfg, checkpoint_path=checkpoint, resume=resume,
+                       progress=progress)
+        self._diffusion = result.ema.eval()
+        self.history = {"train_losses": list(result.train_losses),
+                        "val_losses": [list(v) for v in result.val_losses],
+                        "steps": result.step, "n_train_windows": n_train,
+                        "n_val_windows": n_val}
+        return self
+
+    def _training_windows(self, feats: np.ndarray, scaler: FeatureScaler,
+                          labeler: RegimeLabeler, jumps: JumpDetector
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = self.config
+        z = scaler.transform(feats).astype(np.float32)  # (T, A, 5)
+        t, a, f = z.shape
+        starts = np.arange(0, t - c.window + 1, c.stride)
+        flat = z.reshape(t, a * f)
+        windows = np.stack([flat[s:s + c.window].T for s in starts])  # (N, A*5, L)
+        ret = feats[..., 0]
+        trend, vol = labeler.label(ret, stride=c.stride)
+        regime_ids = trend * len(VOLS) + vol
+        counts = jumps.count_windows(jumps.flags(ret), c.window, stride=c.stride)
+        return windows, regime_ids.astype(np.int64), counts.astype(np.float32)
+
+    # -- conversion helpers ------------------------------------------------------------------
+    def _to_channels(self, z: np.ndarray) -> torch.Tensor:
+        """Scaled features (B, L, A, 5) -> channel-first tensor (B, A*5, L)."""
+        b, length = z.shape[:2]
+        x = np.ascontiguousarray(z.reshape(b, length, -1).transpose(0, 2, 1))
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    def _from_channels(self, x: torch.Tensor) -> np.ndarray:
+        """Channel-first tensor (B, A*5, L) -> scaled features (B, L, A, 5), float64."""
+        arr = x.detach().to("cpu", torch.float64).numpy()
+        b, _, length = arr.shape
+        return arr.transpose(0, 2, 1).reshape(b, length, len(self.assets), N_FEATURES)
+
+    def _regime_ids(self, regime: str | None, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Full regime ids for a (possibly partial) regime name; -1 = unconditioned."""
+        if regime is None:
+            return np.full(n, -1)
+        trend, vol = parse_regime(regime)
+        freq = np.asarray(self._state["regime_freq"]).reshape(len(TRENDS), len(VOLS)) + 1e-9
+        if trend is not None and vol is not None:
+            return np.full(n, trend * len(VOLS) + vol)
+        if trend is not None:
+            p = freq[trend] / freq[trend].sum()
+            return trend * len(VOLS) + rng.choice(len(VOLS), size=n, p=p)
+        p = freq[:, vol] / freq[:, vol].sum()
+        return rng.choice(len(TRENDS), size=n, p=p) * len(VOLS) + vol
+
+    def _cond(self, regime_ids: np.ndarray, jumps: float | None,
+              context: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        n = len(regime_ids)
+        null = len(REGIMES)
+        cond = {"regime": torch.as_tensor(np.where(regime_ids < 0, null, regime_ids),
+                                          dtype=torch.long, device=self.device),
+                "jumps": torch.full((n,), math.nan if jumps is None else float(jumps),
+                                    device=self.device)}
+        if context is not None:
+            k = context.shape[1]
+            full = np.zeros((n, self.config.window) + context.shape[2:], dtype=np.float64)
+            full[:, :k] = context
+            cond["context"] = self._to_channels(full)
+            cond["context_mask"] = prefix_mask(n, self.config.window, k, device=self.device)
+        return cond
+
+    def _windows(self, n: int, *, regime_ids: np.ndarray, jumps: float | None,
+                 context: np.ndarray | None, guidance: float | None, sampler: str,
+                 sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
+        """One model window per row; returns scaled features (n, window, A, 5)."""
+        shape = (n, len(self.assets) * N_FEATURES, self.config.window)
+        cond = self._cond(regime_ids, jumps, context)
+        out = run_sampler(self._diffusion, shape, sampler=sampler,
+                          steps=None if sampler == "ddpm" else sampler_steps,
+                          generator=generator, cond=cond, guidance=guidance)
+        return self._from_channels(out.x)
+
+    def _continue(self, n: int, new_bars: int, *, context: np.ndarray | None,
+                  regime_ids: np.ndarray, regime_schedule: Sequence[np.ndarray] | None,
+                  jumps: float | None, guidance: float | None, sampler: str,
+                  sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
+        """`new_bars` scaled feature bars after `context` (n, k, A, 5) (or from scratch)."""
+        overlap = self.config.context_bars
+        out: list[np.ndarray] = []
+        produced = 0
+        tail = None if context is None else context[:, -overlap:]
+        seg = 0
+        while produced < new_bars:
+            ids = regime_ids if regime_schedule is None else regime_schedule[
+                min(seg, len(regime_schedule) - 1)]
+            z = self._windows(n, regime_ids=ids, jumps=jumps, context=tail,
+                              guidance=guidance, sampler=sampler, sampler_steps=sampler_steps,
+                              generator=generator)
+            k = 0 if tail is None else tail.shape[1]
+            fresh = z[:, k:]
+            out.append(fresh)
+            produced += fresh.shape[1]
+            tail = z[:, -overlap:]
+            seg += 1
+        return np.concatenate(out, axis=1)[:, :new_bars]
+
+    # -- sample ------------------------------------------------------------------------------
+    def sample(self, n_paths: int, length: int, *, regime: str | Sequence[str] | None = None,
+               jumps: int | bool | None = None, guidance: float | None = None,
+               sampler: str = "dpm", sampler_steps: int | None = 20, seed: int | None = None,
+               batch_size: int = 256, start_price: float | Sequence[float] | None = None,
+               out: str | os.PathLike | None = None,
+               progress: Callable[[int, int], None] | None = None) -> PathSet:
+        """Sample synthetic OHLCV paths.
+
+        Parameters
+        ----------
+        n_paths, length : int
+            Paths and bars per path (any length; long paths chain windows).
+        regime : str or sequence of str, optional
+            A regime (``"bear"``, ``"bull_volatile"``...; see `diffbt.data.labels`) or a
+            sequence of regimes, one per generated window, for regime changes along a path.
+        jumps : int or bool, optional
+            Jump events per window to ask for (True = 1, 0/False = calm, None = unconditioned).
+        guidance : float, optional
+            Classifier-free guidance scale (None = plain conditional).
+        sampler : {"dpm", "ddim", "ddpm"}
+            DPM-Solver++(2M), DDIM or full ancestral DDPM (all T steps).
+        sampler_steps : int
+            Denoiser calls per window for dpm/ddim (doubled when guidance is not 1).
+        seed : int, optional
+            Same seed, same paths (on the same device and library versions).
+        batch_size : int
+            Paths sampled together.
+        start_price : float or per-asset sequence, optional
+            Close before the first bar (default: the last training close).
+        out : path, optional
+            Stream the paths to this PathSet file and return it memory-mapped.
+        progress : callable, optional
+            ``progress(done_paths, n_paths)``.
+
+        Returns
+        -------
+        PathSet
+            ``(n_paths, length, n_assets, 5)``; its calendar continues the training data.
+        """
+        self._need_fit()
+        if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1:
+            raise ValueError(f"n_paths must be a positive int, got {n_paths!r}")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"length must be a positive int, got {length!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if jumps is not None and (isinstance(jumps, bool) is False and jumps < 0):
+            raise ValueError(f"jumps must be >= 0, got {jumps}")
+        jumps_value = None if jumps is None else float(jumps)
+        regimes = None if regime is None else ([regime] if isinstance(regime, str)
+                                               else list(regime))
+        if regimes is not None:
+            for r in regimes:
+                parse_regime(r)  # raises for unknown names
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(rng.integers(2**63 - 1)))
+        start = np.broadcast_to(np.asarray(
+            self._state["last_close"] if start_price is None else start_price, dtype=np.float64),
+            (len(self.assets),))
+        if (start <= 0).any() or not np.isfinite(start).all():
+            raise ValueError(f"start_price must be positive, got {start_price!r}")
+        index = self._future_index(length)
+        scaler = self.scaler
+        meta = {"generator": "diffusion", "seed": seed, "regime": regimes, "jumps": jumps_value,
+                "guidance": guidance, "sampler": sampler, "sampler_steps": sampler_steps,
+                "train_end": self._state["train_end"]}
+
+        def chunks():
+            for s in range(0, n_paths, batch_size):
+                b = min(batch_size, n_paths - s)
+                if regimes is None:
+                    ids, schedule, names = np.full(b, -1), None, None
+                else:
+                    schedule = [self._regime_ids(r, b, rng) for r in regimes]
+                    ids = schedule[0]
+                    names = np.full(b, regimes[0] if len(regimes) == 1 else "->".join(regimes))
+                z = self._continue(b, length, context=None, regime_ids=ids,
+                                   regime_schedule=schedule, jumps=jumps_value,
+                                   guidance=guidance, sampler=sampler,
+                                   sampler_steps=sampler_steps, generator=gen)
+                values = from_features(scaler.inverse(z), start)
+                if progress is not None:
+                    progress(s + b, n_paths)
+                yield values, names
+
+        if out is not None:
+            with PathSetWriter(out, n_paths, index, self.assets, meta=meta) as w:
+                for values, names in chunks():
+                    w.write(values, names)
+            return PathSet.load(out)
+        parts, labels = [], []
+        for values, names in chunks():
+            parts.append(values)
+            if names is not None:
+                labels.append(names)
+        return PathSet(np.concatenate(parts), index, self.assets,
+                       regimes=np.concatenate(labels) if labels else None, meta=meta)
+
+    def _future_index(self, length: int) -> pd.DatetimeIndex:
+        tail = pd.DatetimeIndex(pd.to_datetime(self._state["calendar_tail"]))
+        if self._state.get("tz") and tail.tz is None:
+            tail = tail.tz_localize(self._state["tz"])
+        freq = None if self._state["freq_ns"] is None else pd.Timedelta(self._state["freq_ns"])
+        return continue_calendar(tail, length, freq)
+
+    # -- forecast ----------------------------------------------------------------------------
+    def _context_features(self, market: Market) -> np.ndarray:
+        missing = [a for a in self.assets if a not in market.assets]
+        if missing:
+            raise DataError(f"the model was trained on {list(self.assets)}; the context lacks "
+                            f"{missing}", column="asset")
+        return to_features(market.select(self.assets).values)
+
+    def forecast(self, context: Market, horizon: int, *, n_samples: int = 200,
+                 quantiles: Sequence[float] = (0.05, 0.5, 0.95), seed: int | None = None,
+                 sampler: str = "dpm", sampler_steps: int | None = 20) -> pd.DataFrame:
+        """Quantiles of the close 1..`horizon` bars after the end of `context`.
+
+        Parameters
+        ----------
+        context : Market
+            Observed history with the model's assets; only its last ``overlap + 1`` bars
+            are used.
+        horizon : int
+        n_samples : int
+            Sampled futures.
+        quantiles : sequence of float
+
+        Returns
+        -------
+        DataFrame
+            Index: steps ahead 1..horizon; columns: MultiIndex (asset, quantile); price units.
+        """
+        q = self._check_forecast_args(horizon, n_samples, quantiles)
+        paths = self._forecast_paths(context, horizon, n_samples=n_samples, seed=seed,
+                                     sampler=sampler, sampler_steps=sampler_steps)
+        closes = paths[..., 3]  # (n_samples, horizon, A)
+        qs = np.quantile(closes, q, axis=0)  # (nq, horizon, A)
+        cols = pd.MultiIndex.from_product([self.assets, list(q)], names=["asset", "quantile"])
+        data = qs.transpose(1, 2, 0).reshape(horizon, -1)
+        return pd.DataFrame(data, index=pd.RangeIndex(1, horizon + 1, name="step"), columns=cols)
+
+    def _check_forecast_args(self, horizon: int, n_samples: int,
+                             quantiles: Sequence[float]) -> list[float]:
+        self._need_fit()
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ValueError(f"horizon must be a positive int, got {horizon!r}")
+        if n_samples < 2:
+            raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+        q = [float(x) for x in quantiles]
+        if not q or any(not 0.0 <= x <= 1.0 for x in q):
+            raise ValueError(f"quantiles must be in [0, 1], got {list(quantiles)}")
+        return q
+
+    def _forecast_paths(self, context: Market, horizon: int, *, n_samples: int,
+                        seed: int | None, sampler: str, sampler_steps: int | None) -> np.ndarray:
+        overlap = self.config.context_bars
+        if len(context) < overlap + 1:
+            raise DataError(f"forecast needs at least {overlap + 1} bars of context, got "
+                            f"{len(context)}", column="timestamp")
+        feats = self._context_features(context.iloc(slice(len(context) - overlap - 1, None)))
+        z = self.scaler.transform(feats)[None].repeat(n_samples, axis=0)
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
+        new = self._continue(n_samples, horizon, context=z, regime_ids=np.full(n_samples, -1),
+                             regime_schedule=None, jumps=None, guidance=None, sampler=sampler,
+                             sampler_steps=sampler_steps, generator=gen)
+        last = context.select(self.assets).values[-1, :, 3]
+        return from_features(self.scaler.inverse(new), last)
+
+    def forecast_series(self, market: Market, *, horizon: int,
+                        quantiles: Sequence[float] = (0.05, 0.5, 0.95), asset: str | None = None,
+                        n_samples: int = 100, seed: int | None = 0, every: int = 1,
+                        batch_size: int = 4096, sampler: str = "dpm",
+                        sampler_steps: int | None = 20) -> np.ndarray:
+        """Forecast quantiles of ``close[t + horizon]`` for every bar t, from bars <= t only.
+
+        All forecasts are computed in large batches (one model call per sampler step for many
+        bars at once), not bar by bar. Row t uses only the ``overlap + 1`` bars ending at t.
+
+        Parameters
+        ----------
+        market : Market
+            History with (at least) the model's assets.
+        horizon : int
+        quantiles : sequence of float
+        asset : str, optional
+            Which asset's close to forecast (default: the first model asset).
+        n_samples : int
+            Sampled futures per bar.
+        every : int
+            Forecast every `every` bars (others are NaN); 1 = every bar.
+
+        Returns
+        -------
+        ndarray, shape (len(market), len(quantiles))
+            NaN for bars with too little history (and those skipped by `every`).
+        """
+        q = self._check_forecast_args(horizon, n_samples, quantiles)
+        asset = self.assets[0] if asset is None else asset
+        if asset not in self.assets:
+            raise ValueError(f"asset {asset!r} is not one the model was trained on: "
+                             f"{list(self.assets)}")
+        j = self.assets.index(asset)
+        overlap = self.config.context_bars
+        feats = self._context_features(market)  # row i = bar i + 1
+        z_all = self.scaler.transform(feats)
+        closes = market.select(self.assets).values[:, j, 3]
+        out = np.full((len(market), len(q)), np.nan)
+        bars = np.arange(overlap, len(market), every)  # bar t needs features t-overlap+1..t
+        if len(bars) == 0:
+            return out
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
+        per = max(1, batch_size // n_samples)
+        for s in range(0, len(bars), per):
+            tb = bars[s:s + per]
+            ctx = np.stack([z_all[t - overlap:t] for t in tb])  # features of bars t-overlap+1..t
+            ctx = np.repeat(ctx, n_samples, axis=0)
+            new = self._continue(len(ctx), horizon, context=ctx,
+                                 regime_ids=np.full(len(ctx), -1), regime_schedule=None,
+                                 jumps=None, guidance=None, sampler=sampler,
+                                 sampler_steps=sampler_steps, generator=gen)
+            ret = self.scaler.inverse(new)[..., j, 0].sum(axis=1)  # log return t -> t+h
+            ret = ret.reshape(len(tb), n_samples)
+            out[tb] = closes[tb, None] * np.exp(np.quantile(ret, q, axis=1).T)
+        return out
+
+    # -- files -------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model to exactly `path` (safetensors weights + JSON meta, no pickle)."""
+        self._need_fit()
+        tensors = {f"model.{k}": v for k, v in self._diffusion.model.state_dict().items()}
+        meta = {"kind": "market-generator", "config": self._diffusion.config.to_dict(),
+                "generator": asdict(self.config), "state": self._state,
+                "history": {k: v for k, v in self.history.items() if k != "train_losses"}}
+        return save_checkpoint(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> MarketGenerator:
+        """Load a model written by `save`.
+
+        Raises
+        ------
+        CheckpointError
+            Missing, damaged, truncated or foreign file, or a newer format version.
+        """
+        tensors, meta = load_checkpoint(path)
+        if meta.get("kind") != "market-generator":
+            raise CheckpointError(f"not a MarketGenerator file (kind {meta.get('kind')!r})",
+                                  file=str(path))
+        dev = resolve_device(device)
+        try:
+            gen = cls(GeneratorConfig(**meta["generator"]))
+            diffusion, _ = diffusion_from_checkpoint(tensors, meta, path=path, device=dev,
+                                                     ema=False)
+            gen._state = dict(meta["state"])
+            gen.history = dict(meta.get("history", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"damaged MarketGenerator meta: {exc}", file=str(path)) from None
+        gen._diffusion = diffusion.eval()
+        gen.device = dev
+        return gen
+
+    def __repr__(self) -> str:
+        state = (f"fitted on {list(self.assets)} to {self._state['train_end']}" if self.fitted
+                 else "not fitted")
+        return f"MarketGenerator(window={self.config.window}, {state})"
