@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffbt.data import datasets
+from diffbt.data.features import to_features
+from diffbt.errors import DataError
+from diffbt.generate.generator import MarketGenerator
+from diffbt.model.checkpoint import CheckpointError
+
+TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=8, batch_size=32,
+            timesteps=100)
+
+
+@pytest.fixture(scope="module")
+def market():
+    return datasets.load().loc("2006-01-01", "2009-12-31")
+
+
+@pytest.fixture(scope="module")
+def gen(market):
+    return MarketGenerator(**TINY).fit(market, train_end="2008-12-31", seed=0)
+
+
+def _valid(values: np.ndarray) -> bool:
+    o, h, lo, c, v = (values[..., k] for k in range(5))
+    return bool((h >= np.maximum(o, c)).all() and (lo <= np.minimum(o, c)).all()
+                and (lo > 0).all() and (v >= 0).all() and np.isfinite(values).all())
+
+
+def test_generator_sample_shapes_calendar_and_valid_bars(gen, market):
+    ps = gen.sample(5, 40, seed=1, sampler_steps=4)
+    assert ps.values.shape == (5, 40, 2, 5)
+    assert ps.assets == ("sp500", "nasdaq")
+    assert ps.index[0] > gen.train_end and ps.index.is_monotonic_increasing
+    assert _valid(ps.values)
+
+
+def test_generator_same_seed_same_paths_and_other_seed_differs(gen):
+    a = gen.sample(4, 20, seed=3, sampler_steps=3, regime="bear", jumps=1)
+    b = gen.sample(4, 20, seed=3, sampler_steps=3, regime="bear", jumps=1)
+    c = gen.sample(4, 20, seed=4, sampler_steps=3, regime="bear", jumps=1)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert not np.array_equal(a.values, c.values)
+
+
+def test_generator_batch_size_does_not_change_paths_count_or_validity(gen):
+    ps = gen.sample(7, 20, seed=0, batch_size=3, sampler_steps=3)
+    assert ps.n_paths == 7 and _valid(ps.values)
+
+
+def test_generator_long_paths_chain_windows_with_context(gen):
+    # length 50 with window 16 and 8 bars of context needs 1 + ceil(34 / 8) = 6 windows
+    ps = gen.sample(2, 50, seed=0, sampler_steps=2, regime=["bull", "bear"])
+    assert ps.length == 50 and _valid(ps.values)
+    assert list(ps.regimes) == ["bull->bear", "bull->bear"]
+
+
+def test_generator_rejects_unknown_regime_and_bad_sizes(gen):
+    with pytest.raises(ValueError, match="unknown regime"):
+        gen.sample(2, 10, regime="moon")
+    with pytest.raises(ValueError, match="n_paths"):
+        gen.sample(0, 10)
+    with pytest.raises(ValueError, match="length"):
+        gen.sample(2, -1)
+
+
+def test_generator_streams_to_file(gen, tmp_path):
+    mem = gen.sample(6, 20, seed=5, sampler_steps=3, batch_size=4)
+    disk = gen.sample(6, 20, seed=5, sampler_steps=3, batch_size=4, out=tmp_path / "p.npz")
+    assert isinstance(disk.values, np.memmap)
+    np.testing.assert_array_equal(np.asarray(disk.values), mem.values)
+
+
+def test_generator_save_load_round_trip_samples_identically(gen, tmp_path):
+    path = gen.save(tmp_path / "m.safetensors")
+    back = MarketGenerator.load(path, device="cpu")
+    assert back.assets == gen.assets and back.scaler == gen.scaler
+    assert back.regimes == gen.regimes and back.jumps == gen.jumps
+    np.testing.assert_array_equal(back.sample(3, 20, seed=9, sampler_steps=3).values,
+                                  gen.sample(3, 20, seed=9, sampler_steps=3).values)
+
+
+def test_generator_load_rejects_damaged_and_foreign_files(gen, tmp_path):
+    path = gen.save(tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match="cut.safetensors"):
+        MarketGenerator.load(tmp_path / "cut.safetensors")
+    (tmp_path / "x.safetensors").write_bytes(b"\x80\x04K\x01.")  # a pickle
+    with pytest.raises(CheckpointError):
+        MarketGenerator.load(tmp_path / "x.safetensors")
+
+
+def test_generator_fit_uses_training_span_only(market):
+    """No look-ahead: changing bars after train_end changes no fitted scaler or threshold."""
+    a = MarketGenerator(**TINY).fit(market, train_end="2008-12-31", seed=0, steps=2)
+    values = market.values.copy()
+    after = market.index > np.datetime64("2008-12-31")
+    values[after, :, :4] *= 3.0
+    values[after, :, 4] += 1e6
+    changed = type(market)(values, market.index, market.assets)
+    b = MarketGenerator(**TINY).fit(changed, train_end="2008-12-31", seed=0, steps=2)
+    assert a.scaler == b.scaler and a.regimes == b.regimes and a.jumps == b.jumps
+    np.testing.assert_array_equal(a.sample(2, 10, seed=0, sampler_steps=2).values,
+                                  b.sample(2, 10, seed=0, sampler_steps=2).values)
+
+
+def test_generator_fit_rejects_too_short_history(market):
+    with pytest.raises(DataError, match="window"):
+        MarketGenerator(**TINY).fit(market.iloc(slice(0, 15)))
+
+
+def test_generator_forecast_quantiles_ordered_and_positive(gen, market):
+    fc = gen.forecast(market.loc(end="2009-06-30"), 5, n_samples=30, seed=0, sampler_steps=3)
+    assert fc.shape == (5, 2 * 3)
+    for asset in gen.assets:
+        lo, mid, hi = (fc[(asset, q)].to_numpy() for q in (0.05, 0.5, 0.95))
+        assert (lo <= mid).all() and (mid <= hi).all() and (lo > 0).all()
+
+
+def test_generator_forecast_series_has_no_look_ahead(gen, market):
+    """A forecast at bar t is unchanged when any bar after t changes."""
+    m = market.iloc(slice(0, 60))
+    kw = dict(horizon=3, n_samples=8, seed=0, sampler_steps=2)
+    base = gen.forecast_series(m, **kw)
+    t = 40
+    values = m.values.copy()
+    values[t + 1:, :, :4] *= 1.5
+    changed = gen.forecast_series(type(m)(values, m.index, m.assets), **kw)
+    np.testing.assert_array_equal(base[: t + 1], changed[: t + 1])
+    assert not np.allclose(base[t + 2:], changed[t + 2:])
+    assert np.isnan(base[: gen.config.context_bars]).all()
+
+
+def test_generator_forecast_series_every_skips_bars(gen, market):
+    m = market.iloc(slice(0, 30))
+    out = gen.forecast_series(m, horizon=2, n_samples=4, seed=1, sampler_steps=2, every=5)
+    k = gen.config.context_bars
+    filled = np.flatnonzero(~np.isnan(out[:, 0]))
+    np.testing.assert_array_equal(filled, np.arange(k, 30, 5))
+    assert (out[filled, 0] <= out[filled, 2]).all()
+
+
+def test_features_of_samples_match_training_scale(gen):
+    """Sanity: sampled returns are in the range of the data, not blown up."""
+    ps = gen.sample(4, 30, seed=0, sampler_steps=4)
+    r = to_features(ps.values)[..., 0]
+    assert np.abs(r).max() < 1.0
