@@ -12,12 +12,13 @@ WTI crude oil daily closes.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from diffbt.data.market import FIELDS, Market
+from diffbt.data.market import Market
 
 __all__ = ["DEFAULT", "describe", "load", "names"]
 
@@ -47,15 +48,24 @@ def _check(name: str) -> None:
         raise ValueError(f"unknown dataset {name!r}; bundled datasets are {names()}")
 
 
-def _arch_frame(module: str) -> pd.DataFrame:
-    df = importlib.import_module(f"arch.data.{module}").load()
-    df.index = pd.DatetimeIndex(df.index).as_unit("ns")
-    return df
+def _arch_file(name: str) -> Path:
+    """The ``.csv.gz`` that `arch` ships, found without importing arch (a slow import)."""
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the bundled datasets come with the 'arch' package: pip install arch")
+    return Path(spec.submodule_search_locations[0]) / "data" / name / f"{name}.csv.gz"
 
 
-def _ohlcv(df: pd.DataFrame) -> np.ndarray:
-    cols = {c.lower(): c for c in df.columns}
-    return df[[cols[f] for f in FIELDS]].to_numpy(dtype=np.float64)
+def _wti() -> Market:
+    df = pd.read_csv(_arch_file("wti"), dtype=str)
+    index = pd.DatetimeIndex(pd.to_datetime(df["Date"], format="%m/%d/%Y")).as_unit("ns")
+    close = pd.to_numeric(df["DCOILWTICO"], errors="coerce").to_numpy(dtype=np.float64)
+    keep = np.isfinite(close) & (close > 0)  # FRED marks missing days with "."
+    v = np.repeat(close[keep, None], 5, axis=1)
+    v[:, 4] = 0.0
+    return Market(v[:, None, :], index[keep], ("wti",),
+                  repairs=("wti: close-only series, open/high/low set to close, volume to 0; "
+                           f"{int((~keep).sum())} missing or non-positive closes dropped",))
 
 
 def load(name: str = DEFAULT) -> Market:
@@ -68,17 +78,8 @@ def load(name: str = DEFAULT) -> Market:
     """
     _check(name)
     if name == "wti":
-        s = _arch_frame("wti").iloc[:, 0].dropna()
-        s = s[s > 0]
-        v = np.repeat(s.to_numpy(dtype=np.float64)[:, None], 5, axis=1)
-        v[:, 4] = 0.0
-        return Market(v[:, None, :], s.index, ("wti",),
-                      repairs=("wti: close-only series, open/high/low set to close, volume to 0; "
-                               "missing and non-positive closes dropped",))
+        return _wti()
+    from diffbt.data.io import load_market
+
     assets = ["sp500", "nasdaq"] if name == "sp500_nasdaq" else [name]
-    frames = {a: _arch_frame(a) for a in assets}
-    index = frames[assets[0]].index
-    for a in assets[1:]:
-        index = index.intersection(frames[a].index)
-    values = np.stack([_ohlcv(frames[a].loc[index]) for a in assets], axis=1)
-    return Market(values, index, tuple(assets))
+    return load_market({a: _arch_file(a) for a in assets}, strict=True)

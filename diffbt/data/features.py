@@ -13,7 +13,9 @@ feature   forward                             inverse
 ========  ==================================  ==========================
 
 The inverse produces valid bars for *any* finite feature values: prices are positive,
-``high >= max(open, close)``, ``low <= min(open, close)`` and ``volume >= 0``.
+``high >= max(open, close)``, ``low <= min(open, close)`` and ``volume >= 0``, all finite:
+log prices and ``lvol`` are clipped to ``[-LOG_LIMIT, LOG_LIMIT]`` (prices within about
+``1e-130 .. 1e130``), which real data never reaches.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FEATURES", "FeatureScaler", "from_features", "to_features"]
+__all__ = ["FEATURES", "LOG_LIMIT", "FeatureScaler", "from_features", "to_features"]
 
 FEATURES: tuple[str, ...] = ("ret", "gap", "up", "down", "lvol")
 RET, GAP, UP, DOWN, LVOL = range(len(FEATURES))
+LOG_LIMIT = 300.0  # |log price| and lvol bound in from_features: exp() stays finite, > 0
 
 
 def to_features(values: np.ndarray) -> np.ndarray:
@@ -70,17 +73,18 @@ def from_features(features: np.ndarray, start_close: np.ndarray | float) -> np.n
     f = np.asarray(features, dtype=np.float64)
     start = np.broadcast_to(np.asarray(start_close, dtype=np.float64),
                             f.shape[:-3] + f.shape[-2:-1])
-    log_c = np.log(start)[..., None, :] + np.cumsum(f[..., RET], axis=-2)
-    log_prev = np.concatenate([np.log(start)[..., None, :], log_c[..., :-1, :]], axis=-2)
-    log_o = log_prev + f[..., GAP]
-    log_hi = np.maximum(log_o, log_c) + np.abs(f[..., UP])
-    log_lo = np.minimum(log_o, log_c) - np.abs(f[..., DOWN])
+    with np.errstate(over="ignore"):  # sums past float range become +-inf, then clipped
+        log_c = np.log(start)[..., None, :] + np.cumsum(f[..., RET], axis=-2)
+        log_prev = np.concatenate([np.log(start)[..., None, :], log_c[..., :-1, :]], axis=-2)
+        log_o = log_prev + f[..., GAP]
+        log_hi = np.maximum(log_o, log_c) + np.abs(f[..., UP])
+        log_lo = np.minimum(log_o, log_c) - np.abs(f[..., DOWN])
     out = np.empty(f.shape)
-    out[..., 0] = np.exp(log_o)
-    out[..., 1] = np.exp(log_hi)
-    out[..., 2] = np.exp(log_lo)
-    out[..., 3] = np.exp(log_c)
-    out[..., 4] = np.expm1(np.maximum(f[..., LVOL], 0.0))
+    out[..., 0] = np.exp(np.clip(log_o, -LOG_LIMIT, LOG_LIMIT))
+    out[..., 1] = np.exp(np.clip(log_hi, -LOG_LIMIT, LOG_LIMIT))
+    out[..., 2] = np.exp(np.clip(log_lo, -LOG_LIMIT, LOG_LIMIT))
+    out[..., 3] = np.exp(np.clip(log_c, -LOG_LIMIT, LOG_LIMIT))
+    out[..., 4] = np.expm1(np.clip(f[..., LVOL], 0.0, LOG_LIMIT))
     # exp() rounding can break high >= close by one ulp; enforce the invariant exactly
     out[..., 1] = np.maximum(out[..., 1], np.maximum(out[..., 0], out[..., 3]))
     out[..., 2] = np.minimum(out[..., 2], np.minimum(out[..., 0], out[..., 3]))

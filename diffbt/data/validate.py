@@ -10,7 +10,7 @@ Each check either raises a `DataError` at the *first* offending row (file order)
 the repaired frame together with a list of `Repair` notes. Nothing is dropped or changed
 without a note. `diffbt.data.io.load_market` runs them in this order: `drop_blank_rows`,
 `check_missing`, `check_prices`, `check_bars`, `check_volume`, `add_missing_volume`,
-`to_utc_naive`, `sort_by_time`, `drop_duplicates`, then (after any start/end cut)
+`drop_timezone`, `sort_by_time`, `drop_duplicates`, then (after any start/end cut)
 `check_calendar`.
 """
 
@@ -37,8 +37,8 @@ __all__ = [
     "drop_blank_rows",
     "drop_duplicates",
     "infer_freq",
+    "drop_timezone",
     "sort_by_time",
-    "to_utc_naive",
 ]
 
 PRICES: tuple[str, ...] = ("open", "high", "low", "close")
@@ -78,8 +78,10 @@ def _when(frame: pd.DataFrame, i: int) -> str:
 
 
 def _error(frame: pd.DataFrame, i: int, field: str | None, msg: str) -> DataError:
+    """DataError at position `i`; messages about other columns add the row's timestamp."""
     column = None if field is None else _col(frame, field)
-    return DataError(msg + _when(frame, i), file=_file(frame), column=column, row=frame.index[i])
+    when = "" if field == "timestamp" else _when(frame, i)
+    return DataError(msg + when, file=_file(frame), column=column, row=frame.index[i])
 
 
 def _with_attrs(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
@@ -175,16 +177,24 @@ def add_missing_volume(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]
 
 
 # -- timestamps -------------------------------------------------------------------------------
-def to_utc_naive(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]:
-    """Time-zone-aware timestamps -> UTC without a time zone (all of diffbt is UTC-naive)."""
+def drop_timezone(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]:
+    """Time-zone-aware timestamps -> tz-naive (all of diffbt is tz-naive), with a note.
+
+    Intraday bars are converted to UTC. Daily and slower bars keep their local wall-clock
+    time, so a bar stays on its trading date and assets from different time zones align.
+    """
     t = frame["timestamp"]
     tz = getattr(t.dt, "tz", None)
     if tz is None:
         return frame, []
-    out = _with_attrs(frame.assign(timestamp=t.dt.tz_convert("UTC").dt.tz_localize(None)),
-                      frame)
-    return out, [Repair(f"timestamps in time zone {tz} converted to UTC (stored tz-naive)",
-                        file=_file(frame), column=_col(frame, "timestamp"))]
+    freq = infer_freq(t.dropna())
+    if freq is not None and freq >= pd.Timedelta(hours=20):
+        naive, how = t.dt.tz_localize(None), "local dates and times kept (daily bars)"
+    else:
+        naive, how = t.dt.tz_convert("UTC").dt.tz_localize(None), "converted to UTC"
+    out = _with_attrs(frame.assign(timestamp=naive), frame)
+    return out, [Repair(f"time zone {tz} dropped: {how}", file=_file(frame),
+                        column=_col(frame, "timestamp"))]
 
 
 def sort_by_time(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]:
@@ -247,7 +257,7 @@ def calendar_kind(index: pd.DatetimeIndex | pd.Series, freq: pd.Timedelta) -> st
     """
     if freq >= pd.Timedelta(days=1.5):
         return "coarse"
-    saturday = (pd.DatetimeIndex(index).dayofweek == 5).any()
+    saturday = (pd.DatetimeIndex(index).day_of_week == 5).any()
     if saturday:
         return "24/7"
     return "sessions" if freq < pd.Timedelta(hours=20) else "business"
@@ -263,9 +273,10 @@ def check_calendar(frame: pd.DataFrame, *, gaps: str = "error"
     """Regular spacing on the bar frequency; missing bars are gaps.
 
     On a sorted, unique frame. ``freq`` is the median step. A step shorter than ``freq``
-    (half of it for weekly and slower bars) is an error. A gap is
+    (half of it for daily and slower bars: daylight saving shifts them by an hour) is an
+    error. A gap is
 
-    - 24/7 calendar: any step longer than ``freq``;
+    - 24/7 calendar: a step longer than ``freq`` (1.5 ``freq`` for daily bars);
     - intraday sessions: a step longer than ``freq`` within one calendar day, or more than
       `MAX_MISSING_BUSINESS_DAYS` business days without a bar;
     - daily business days: more than `MAX_MISSING_BUSINESS_DAYS` business days without a bar
@@ -284,14 +295,15 @@ def check_calendar(frame: pd.DataFrame, *, gaps: str = "error"
     kind = calendar_kind(t, freq)
     step = np.diff(t.asi8)
     f = freq.value
-    short = step < (f / 2 if kind == "coarse" else f)
+    daily = freq >= pd.Timedelta(hours=20)
+    short = step < (f / 2 if daily else f)
     i = _first(short)
     if i is not None:
         raise _error(frame, i + 1, "timestamp",
                      f"irregular spacing: {pd.Timedelta(int(step[i]))} after "
                      f"{t[i]} (row {frame.index[i]}) is shorter than the bar frequency {freq}")
     if kind == "24/7":
-        gap = step > f
+        gap = step > (1.5 * f if daily else f)
     elif kind == "coarse":
         gap = step > 1.5 * f
     else:
@@ -312,7 +324,7 @@ def check_calendar(frame: pd.DataFrame, *, gaps: str = "error"
 def _fill_gaps(frame: pd.DataFrame, t: pd.DatetimeIndex, gap_at: np.ndarray,
                freq: pd.Timedelta, kind: str) -> tuple[pd.DataFrame, list[Repair]]:
     pieces, new = [], 0
-    for k, i in enumerate(gap_at):
+    for i in gap_at:
         lo, hi = t[i], t[i + 1]
         if kind in ("business", "sessions") and hi.normalize() > lo.normalize():
             if kind == "sessions":
@@ -329,7 +341,6 @@ def _fill_gaps(frame: pd.DataFrame, t: pd.DatetimeIndex, gap_at: np.ndarray,
         pieces.append(pd.DataFrame({"timestamp": stamps, **flat},
                                    index=pd.Index([None] * len(stamps), name=frame.index.name)))
         new += len(stamps)
-        del k
     filled = pd.concat([frame, *pieces]).sort_values("timestamp", kind="stable")
     out = _with_attrs(filled, frame)
     first = t[gap_at[0]]

@@ -16,17 +16,12 @@ __all__ = ["Generator"]
 class Generator(Protocol):
     """What every market generator offers (structural: no inheritance needed).
 
-    ``fit`` learns from bars ``<= train_end`` only and returns the generator itself, whose
-    read-only ``params`` then describe the fit; ``sample`` draws `n_paths` OHLCV paths of
+    ``fit`` learns from bars ``<= train_end`` only and returns the generator itself (the
+    baselines then expose read-only ``params``); ``sample`` draws `n_paths` OHLCV paths of
     `length` bars continuing the training calendar. The same seed gives the same paths.
     """
 
-    name: str
-
     def fit(self, market: Market, *, train_end: object = None) -> Self: ...
-
-    @property
-    def params(self) -> Any: ...
 
     def sample(self, n_paths: int, length: int, *, seed: int | None = None,
                regime: str | None = None, jumps: Any = None) -> PathSet: ...

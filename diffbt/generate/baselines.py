@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import warnings
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -148,7 +148,7 @@ class GarchParams(_ParamsMixin):
 # shared machinery
 # ---------------------------------------------------------------------------------------------
 
-class _Baseline:
+class _Baseline(ABC):
     """Fit/sample/save/load shared by the baselines; subclasses model the close returns."""
 
     name: ClassVar[str] = ""
@@ -262,6 +262,9 @@ class _Baseline:
         rng = np.random.default_rng(seed)
         feats = self._sample_features(n_paths, length, rng)
         start = self._last_close if self.start_price is None else self.start_price
+        if np.ndim(start) and np.shape(start) not in ((1,), (len(self._assets),)):
+            raise ValueError(f"start_price needs one price or one per asset "
+                             f"({len(self._assets)}), got shape {np.shape(start)}")
         values = from_features(feats, start)
         index = continue_calendar(self._index_tail, length, self._freq)
         meta = {"generator": self.name, "config": self._config(), "params": params.to_dict(),
@@ -572,7 +575,7 @@ class GarchT(_Baseline):
     _params_cls = GarchParams
 
     def _fit_returns(self, ret: np.ndarray) -> GarchParams:
-        from arch import arch_model  # noqa: PLC0415  (heavy import, only when fitting)
+        from arch import arch_model  # heavy import, only when fitting
 
         n_assets = ret.shape[1]
         cols = {k: np.zeros(n_assets) for k in ("mu", "omega", "alpha", "beta", "nu", "h")}
@@ -604,7 +607,7 @@ class GarchT(_Baseline):
                            nu=_frozen(cols["nu"]), corr=_frozen(corr), h_next=_frozen(cols["h"]))
 
     def _sample_returns(self, n_paths, length, rng):
-        from scipy.special import ndtr, stdtrit  # noqa: PLC0415
+        from scipy.special import ndtr, stdtrit
 
         p = self.params
         z = _correlated_normals(rng, (n_paths, length, len(p.mu)), _psd_sqrt(p.corr))

@@ -6,10 +6,11 @@ way QuantStats 0.0.86 skips them (statistics over observed bars; the equity curv
 missing bar as flat). Degenerate input gives ``np.nan``.
 
 Every formula follows ``quantstats.stats`` (0.0.86) with ``pandas`` (3.1) semantics:
-sample standard deviation (ddof=1), pandas' bias-corrected skew / excess kurtosis computed with
-the same online moment update, numpy's "linear" quantile. The fused kernel
+sample standard deviation (ddof=1), pandas' bias-corrected skew / excess kurtosis (its
+``calc_skew`` / ``calc_kurt`` formulas on two-pass central moments; pandas accumulates them
+online, the two agree to rounding), numpy's "linear" quantile. The fused kernel
 :func:`metrics_nb` computes every column of :data:`METRIC_NAMES` in two sweeps over each row plus
-one sort of its observed values.
+one selection of the two 5% tails of its observed values (exact order statistics, no sort).
 """
 
 from __future__ import annotations
@@ -162,6 +163,99 @@ def quantile_sorted_nb(s, q):
 
 
 @njit(cache=True)
+def _sift_down_nb(h, size, sign):
+    """Restore a heap whose root changed. ``sign=1``: max-heap; ``sign=-1``: min-heap."""
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= size:
+            return
+        if c + 1 < size and sign * h[c + 1] > sign * h[c]:
+            c += 1
+        if sign * h[c] > sign * h[i]:
+            h[i], h[c] = h[c], h[i]
+            i = c
+        else:
+            return
+
+
+@njit(cache=True)
+def _sift_up_nb(h, i, sign):
+    while i > 0:
+        p = (i - 1) // 2
+        if sign * h[i] > sign * h[p]:
+            h[i], h[p] = h[p], h[i]
+            i = p
+        else:
+            return
+
+
+@njit(cache=True)
+def tails_nb(x, k_lo, k_hi):
+    """The ``k_lo`` smallest and ``k_hi`` largest values of ``x`` (no NaN), each sorted ascending.
+
+    Two bounded heaps in one sweep, O(n log k): most values are rejected by one comparison
+    with the heap root, so this is much cheaper than sorting when k << n. Exact order
+    statistics: ``lo[i] == sort(x)[i]`` and ``hi[j] == sort(x)[n - k_hi + j]``.
+    """
+    n = x.shape[0]
+    k_lo = min(k_lo, n)
+    k_hi = min(k_hi, n)
+    lo = np.empty(k_lo)
+    hi = np.empty(k_hi)
+    n_lo = 0
+    n_hi = 0
+    for i in range(n):
+        v = x[i]
+        if n_lo < k_lo:
+            lo[n_lo] = v
+            _sift_up_nb(lo, n_lo, 1.0)
+            n_lo += 1
+        elif k_lo > 0 and v < lo[0]:
+            lo[0] = v
+            _sift_down_nb(lo, k_lo, 1.0)
+        if n_hi < k_hi:
+            hi[n_hi] = v
+            _sift_up_nb(hi, n_hi, -1.0)
+            n_hi += 1
+        elif k_hi > 0 and v > hi[0]:
+            hi[0] = v
+            _sift_down_nb(hi, k_hi, -1.0)
+    return np.sort(lo), np.sort(hi)
+
+
+@njit(cache=True)
+def _order_stat_nb(lo, hi, n, i):
+    """``sort(x)[i]`` from the tails returned by :func:`tails_nb`."""
+    if i < lo.shape[0]:
+        return lo[i]
+    return hi[i - (n - hi.shape[0])]
+
+
+@njit(cache=True)
+def quantile_tails_nb(lo, hi, n, q):
+    """numpy's "linear" quantile from the sorted tails of an n-value sample.
+
+    The tails must hold the order statistics ``floor((n - 1) q)`` and the one after it.
+    """
+    if n == 0:
+        return np.nan
+    v = (n - 1) * q
+    if v >= n - 1:
+        return _order_stat_nb(lo, hi, n, n - 1)
+    if v < 0:
+        return _order_stat_nb(lo, hi, n, 0)
+    j = int(math.floor(v))
+    t = v - j
+    a = _order_stat_nb(lo, hi, n, j)
+    b = _order_stat_nb(lo, hi, n, j + 1)
+    d = b - a
+    if t >= 0.5:
+        return b - d * (1.0 - t)
+    return a + d * t
+
+
+@njit(cache=True)
 def mean_std_1d_nb(x):
     """Mean and sample std (ddof=1) of a 1-d array without NaN, two-pass like pandas.
 
@@ -241,22 +335,53 @@ def autocorr_penalty_1d_nb(x):
 
 
 @njit(cache=True)
-def _observed_1d_nb(returns, rf_pp):
-    out = np.empty(returns.shape[0])
-    k = 0
+def _is_constant_skipna_1d_nb(returns):
+    first = np.nan
     for i in range(returns.shape[0]):
         r = returns[i]
-        if not np.isnan(r):
-            out[k] = r - rf_pp
-            k += 1
-    return out[:k]
+        if r == r:
+            if first != first:
+                first = r
+            elif r != first:
+                return False
+    return True
+
+
+@njit(cache=True)
+def _mean_std_skipna_1d_nb(returns, rf_pp):
+    """Mean and sample std (ddof=1) of ``returns - rf_pp`` over non-NaN bars, no allocation.
+
+    Branch-free loops (a select instead of ``if``). A constant series gets a std of exactly 0:
+    when the squared deviations are as small as the rounding of a constant's mean can make
+    them, a third sweep checks whether all values are equal.
+    """
+    n = 0
+    s = 0.0
+    for i in range(returns.shape[0]):
+        r = returns[i]
+        ok = r == r
+        s += r - rf_pp if ok else 0.0
+        n += ok
+    if n == 0:
+        return np.nan, np.nan
+    m = s / n
+    if n < 2:
+        return m, np.nan
+    ss = 0.0
+    for i in range(returns.shape[0]):
+        r = returns[i]
+        d = (r - rf_pp) - m if r == r else 0.0
+        ss += d * d
+    tiny = abs(m) * n * 1e-15
+    if ss <= n * tiny * tiny and _is_constant_skipna_1d_nb(returns):
+        return m, 0.0
+    return m, math.sqrt(ss / (n - 1))
 
 
 @njit(cache=True)
 def sharpe_1d_nb(returns, ann_factor, rf_pp=0.0):
     """Annualised Sharpe ratio of one path: mean(r - rf) / std(r - rf, ddof=1) * sqrt(ann)."""
-    x = _observed_1d_nb(returns, rf_pp)
-    m, sd = mean_std_1d_nb(x)
+    m, sd = _mean_std_skipna_1d_nb(returns, rf_pp)
     if not sd > 0.0:
         return np.nan
     return m / sd * math.sqrt(ann_factor)
@@ -279,13 +404,12 @@ def sortino_1d_nb(returns, ann_factor, rf_pp=0.0):
     n = 0
     for i in range(returns.shape[0]):
         r = returns[i]
-        if np.isnan(r):
-            continue
-        x = r - rf_pp
+        ok = r == r
+        x = r - rf_pp if ok else 0.0
         s += x
-        n += 1
-        if x < 0.0:
-            d2 += x * x
+        n += ok
+        neg = min(x, 0.0)
+        d2 += neg * neg
     if n == 0 or d2 == 0.0:
         return np.nan
     return (s / n) / math.sqrt(d2 / n) * math.sqrt(ann_factor)
@@ -333,13 +457,9 @@ def max_drawdown_1d_nb(returns):
     mdd = 0.0
     for i in range(returns.shape[0]):
         r = returns[i]
-        if not np.isnan(r):
-            eq = eq * (1.0 + r)
-        if eq > peak:
-            peak = eq
-        dd = eq / peak - 1.0
-        if dd < mdd:
-            mdd = dd
+        eq = eq * (1.0 + r) if r == r else eq
+        peak = max(peak, eq)
+        mdd = min(mdd, eq / peak - 1.0)
     return mdd
 
 
@@ -355,10 +475,9 @@ def max_drawdown_nb(returns):
 @njit(cache=True)
 def cvar_1d_nb(returns):
     """QuantStats' parametric CVaR (95%): mu - sd * pdf(z) / alpha."""
-    x = _observed_1d_nb(returns, 0.0)
-    if x.shape[0] == 0:
+    m, sd = _mean_std_skipna_1d_nb(returns, 0.0)
+    if np.isnan(m):
         return np.nan
-    m, sd = mean_std_1d_nb(x)
     if sd == 0.0 or np.isnan(sd):
         return m
     return m - sd * _PDF_Z_ALPHA / _ALPHA
@@ -388,7 +507,9 @@ def metrics_1d_nb(returns, ann_factor, rf, rf_pp, out):
     n_total = returns.shape[0]
     obs = np.empty(n_total)  # observed (non-NaN) returns, in order
 
-    # -- sweep 1: counts, sums, moments, equity / drawdown, runs ---------------------------
+    # -- sweep 1: counts, sums, equity / drawdown, runs ------------------------------------
+    # Written with selects (min/max, bool arithmetic) rather than sign branches: returns
+    # change sign at random, and mispredicted branches would dominate the cost.
     n = 0
     s = 0.0  # sum of returns
     sx = 0.0  # sum of excess returns
@@ -397,19 +518,11 @@ def metrics_1d_nb(returns, ann_factor, rf, rf_pp, out):
     prod_x = 1.0  # prod(1 + r - rf_pp)
     lo = np.inf
     hi = -np.inf
-    # pandas' online moments (skew / kurtosis)
-    w_mean = 0.0
-    w_m2 = 0.0
-    w_m3 = 0.0
-    w_m4 = 0.0
     n_pos = 0
     n_neg = 0
-    n_nonneg = 0
     n_nonzero_x = 0
     s_pos = 0.0
     s_neg = 0.0
-    s_nonneg = 0.0
-    s_nonzero = 0.0
     pos_x = 0.0  # omega numerator on excess returns
     neg_x = 0.0
     run_w = 0
@@ -425,95 +538,74 @@ def metrics_1d_nb(returns, ann_factor, rf, rf_pp, out):
     max_under = 0
     for i in range(n_total):
         r = returns[i]
-        if np.isnan(r):
-            run_w = 0
-            run_l = 0
-        else:
+        if r == r:
             obs[n] = r
             n += 1
             s += r
             x = r - rf_pp
             sx += x
-            if x < 0.0:
-                d2x += x * x
-                neg_x += x
-            elif x > 0.0:
-                pos_x += x
-            if x != 0.0:
-                n_nonzero_x += 1
+            xn = min(x, 0.0)
+            d2x += xn * xn
+            neg_x += xn
+            pos_x += max(x, 0.0)
+            n_nonzero_x += x != 0.0
             prod *= 1.0 + r
             prod_x *= 1.0 + x
             lo = min(lo, r)
             hi = max(hi, r)
-            # moments_add_value (pandas/_libs/algos.pxd)
-            dn = float(n)
-            delta = r - w_mean
-            delta_n = delta / dn
-            term1 = delta * delta_n * (dn - 1.0)
-            w_m4 += delta_n * (
-                -4.0 * w_m3 + delta_n * (6.0 * w_m2 + term1 * (dn * dn - 3.0 * dn + 3.0))
-            )
-            w_m3 += delta_n * (term1 * (dn - 2.0) - 3.0 * w_m2)
-            w_m2 += term1
-            w_mean += delta_n
-            if r > 0.0:
-                n_pos += 1
-                s_pos += r
-                run_w += 1
-                run_l = 0
-            elif r < 0.0:
-                n_neg += 1
-                s_neg += r
-                run_l += 1
-                run_w = 0
-            else:
-                run_w = 0
-                run_l = 0
-            if r >= 0.0:
-                n_nonneg += 1
-                s_nonneg += r
-            if r != 0.0:
-                s_nonzero += r
+            pos = r > 0.0
+            neg = r < 0.0
+            n_pos += pos
+            n_neg += neg
+            s_pos += max(r, 0.0)
+            s_neg += min(r, 0.0)
+            run_w = (run_w + 1) * pos
+            run_l = (run_l + 1) * neg
             max_w = max(max_w, run_w)
             max_l = max(max_l, run_l)
             eq = eq * (1.0 + r)
-        if eq > peak:
-            peak = eq
+        else:
+            run_w = 0
+            run_l = 0
+        peak = max(peak, eq)
         dd = eq / peak - 1.0
-        if dd < mdd:
-            mdd = dd
+        mdd = min(mdd, dd)
         dd_sum += dd
         dd_sq += dd * dd
-        if dd < 0.0:
-            under += 1
-            max_under = max(max_under, under)
-        else:
-            under = 0
+        under = (under + 1) * (dd < 0.0)
+        max_under = max(max_under, under)
 
     out[:] = np.nan
     o = obs[:n]
     n_nonzero = n_pos + n_neg
+    n_nonneg = n - n_neg
+    s_nonneg = s_pos  # adding the zero returns does not change the sum
+    s_nonzero = s
     sqrt_ann = math.sqrt(ann_factor)
 
-    # -- location / scale -------------------------------------------------------------------
+    # -- sweep 2: central moments -----------------------------------------------------------
     mean = s / n if n > 0 else np.nan
     mean_x = sx / n if n > 0 else np.nan
     sd = np.nan
     sd_x = np.nan
-    if n >= 2:
-        if lo == hi:
-            sd = 0.0
-            sd_x = 0.0
-        else:
-            ss = 0.0
-            ssx = 0.0
-            for i in range(n):
-                d = o[i] - mean
-                ss += d * d
-                dx = (o[i] - rf_pp) - mean_x
-                ssx += dx * dx
-            sd = math.sqrt(ss / (n - 1))
-            sd_x = math.sqrt(ssx / (n - 1))
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    if n >= 2 and lo == hi:
+        sd = 0.0  # constant path: exactly zero variance (m2 = 0 -> skew, kurtosis NaN)
+        sd_x = 0.0
+    elif n >= 2:
+        ssx = 0.0
+        for i in range(n):
+            d = o[i] - mean
+            d2 = d * d
+            m2 += d2
+            m3 += d2 * d
+            m4 += d2 * d2
+            dx = (o[i] - rf_pp) - mean_x
+            ssx += dx * dx
+        sd = math.sqrt(m2 / (n - 1))
+        sd_x = math.sqrt(ssx / (n - 1))
 
     # -- returns ----------------------------------------------------------------------------
     comp = prod - 1.0
@@ -558,9 +650,9 @@ def metrics_1d_nb(returns, ann_factor, rf, rf_pp, out):
     kurt = np.nan
     dn = float(n)
     if n >= 3:
-        skew = (w_m3 / (w_m2 * math.sqrt(w_m2))) * ((dn * math.sqrt(dn - 1.0)) / (dn - 2.0))
+        skew = (m3 / (m2 * math.sqrt(m2))) * ((dn * math.sqrt(dn - 1.0)) / (dn - 2.0))
     if n >= 4:
-        inner = dn * (dn + 1.0) * (w_m4 / (w_m2 * w_m2)) - 3.0 * (dn - 1.0)
+        inner = dn * (dn + 1.0) * (m4 / (m2 * m2)) - 3.0 * (dn - 1.0)
         kurt = ((dn - 1.0) / ((dn - 2.0) * (dn - 3.0))) * inner
     out[_SKEW] = skew
     out[_KURT] = kurt
@@ -654,22 +746,24 @@ def metrics_1d_nb(returns, ann_factor, rf, rf_pp, out):
         else:
             out[_CVAR] = mean - sd * _PDF_Z_ALPHA / _ALPHA
 
-    # -- quantile-based (one sort) ----------------------------------------------------------
+    # -- quantile-based: exact order statistics of both 5% tails (no full sort) ---------------
     if n > 0:
-        so = np.sort(o)
-        out[_BEST] = so[n - 1]
-        out[_WORST] = so[0]
-        q05 = quantile_sorted_nb(so, _ALPHA)
-        q95 = quantile_sorted_nb(so, 1.0 - _ALPHA)
+        # q05 needs order statistics floor((n-1)*0.05) and +1; q01 lies below it. From the
+        # top, q95 needs floor((n-1)*0.95) and +1; q99 lies above it.
+        k_lo = int(math.floor((n - 1) * _ALPHA)) + 2
+        k_hi = n - int(math.floor((n - 1) * (1.0 - _ALPHA)))
+        tlo, thi = tails_nb(o, k_lo, k_hi)
+        out[_BEST] = hi
+        out[_WORST] = lo
+        q05 = quantile_tails_nb(tlo, thi, n, _ALPHA)
+        q95 = quantile_tails_nb(tlo, thi, n, 1.0 - _ALPHA)
         out[_VAR_HIST] = q05
         ts = 0.0
         tn = 0
-        for i in range(n):
-            if so[i] <= q05:
-                ts += so[i]
+        for i in range(n):  # ties at q05 may reach beyond the tail: sweep all values
+            if o[i] <= q05:
+                ts += o[i]
                 tn += 1
-            else:
-                break
         out[_CVAR_HIST] = ts / tn if tn > 0 else np.nan
         tail = np.nan
         if q05 != 0.0:
@@ -678,9 +772,9 @@ def metrics_1d_nb(returns, ann_factor, rf, rf_pp, out):
         out[_CSR] = pf * tail
         pos_mean = s_nonneg / n_nonneg if n_nonneg > 0 else np.nan
         if pos_mean != 0.0 and not np.isnan(pos_mean):
-            out[_OUTLIER_WIN] = quantile_sorted_nb(so, 0.99) / pos_mean
+            out[_OUTLIER_WIN] = quantile_tails_nb(tlo, thi, n, 0.99) / pos_mean
         if n_neg > 0 and avg_loss != 0.0:
-            out[_OUTLIER_LOSS] = quantile_sorted_nb(so, 0.01) / avg_loss
+            out[_OUTLIER_LOSS] = quantile_tails_nb(tlo, thi, n, 0.01) / avg_loss
 
 
 @njit(cache=True, parallel=True)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from diffbt.errors import DataError
-from diffbt.metrics.returns import METRIC_NAMES, compute, to_matrix
+from diffbt.metrics.returns import METRIC_NAMES, _per_bar_rf, compute, to_matrix
 
 __all__ = [
     "RobustnessReport",
@@ -444,12 +444,13 @@ def robustness(
     if real_row is not None:
         real_sharpe = float(real_row["sharpe"])
         real_pct = _percentile_of(sharpe, real_sharpe)
-        psr = probabilistic_sharpe_ratio(real_arr)
+        real_x = real_arr - _per_bar_rf(rf, periods_per_year)  # excess, as the Sharpe columns
+        psr = probabilistic_sharpe_ratio(real_x)
         if sr_trials is not None:
-            dsr = deflated_sharpe_ratio(real_arr, sr_trials, n_trials=n_trials)
+            dsr = deflated_sharpe_ratio(real_x, sr_trials, n_trials=n_trials)
         else:
             var = float(np.var(sh / ann, ddof=1)) if sh.size > 1 else 0.0
-            dsr = deflated_sharpe_ratio(real_arr, n_trials=n_trials, sr_variance=var)
+            dsr = deflated_sharpe_ratio(real_x, n_trials=n_trials, sr_variance=var)
 
     summary: dict[str, Any] = {
         "n_paths": int(mat.shape[0]),

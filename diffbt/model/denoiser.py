@@ -109,6 +109,10 @@ class Denoiser(nn.Module):
         Condition on a jump scalar per window (NaN = null).
     context : bool
         Accept a known prefix: input gets ``C`` value channels and one mask channel more.
+    stride : int
+        Time downsampling of the residual stream (1 = full resolution). The blocks run on
+        ``L / stride`` steps (about ``stride`` times cheaper); a full-resolution skip around
+        them keeps per-bar detail. ``L`` must be divisible by ``stride``.
     """
 
     def __init__(
@@ -122,12 +126,14 @@ class Denoiser(nn.Module):
         n_regimes: int = 0,
         jumps: bool = False,
         context: bool = True,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         self.channels = channels
         self.n_regimes = n_regimes
         self.use_jumps = jumps
         self.use_context = context
+        self.stride = stride
         emb_dim = 2 * hidden
 
         self.time_emb = nn.Sequential(
@@ -149,10 +155,13 @@ class Denoiser(nn.Module):
             ResBlock(hidden, emb_dim, dilation=DILATIONS[i % len(DILATIONS)], dropout=dropout)
             for i in range(n_blocks)
         ]
+        if stride > 1:
+            self.pool = nn.Conv1d(hidden, hidden, stride, stride=stride)
+            self.unpool = nn.ConvTranspose1d(hidden, hidden, stride, stride=stride)
         half = n_blocks // 2
-        self.down = nn.ModuleList(blocks[:half])
+        self.blocks_in = nn.ModuleList(blocks[:half])
         self.mid = TimeAttention(hidden) if attention else nn.Identity()
-        self.up = nn.ModuleList(blocks[half:])
+        self.blocks_out = nn.ModuleList(blocks[half:])
         self.out_norm = nn.GroupNorm(_groups(hidden), hidden)
         self.out = nn.Conv1d(hidden, channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
@@ -195,11 +204,17 @@ class Denoiser(nn.Module):
                 m = mask.to(x.dtype)[:, None, :]
                 known = cond["context"].to(x.dtype) * m
             x = torch.cat((x, known, m), dim=1)
+        if x.shape[-1] % self.stride:
+            raise ValueError(f"window length {x.shape[-1]} is not divisible by stride "
+                             f"{self.stride}")
         emb = self.embed(t, cond)
-        h = self.inp(x)
-        for block in self.down:
+        h0 = self.inp(x)
+        h = self.pool(h0) if self.stride > 1 else h0
+        for block in self.blocks_in:
             h = block(h, emb)
         h = self.mid(h)
-        for block in self.up:
+        for block in self.blocks_out:
             h = block(h, emb)
+        if self.stride > 1:
+            h = self.unpool(h) + h0
         return self.out(F.silu(self.out_norm(h)))

@@ -50,8 +50,8 @@ class DiffusionConfig:
         Noise schedule name.
     target : {"v", "eps", "x0"}
         What the network predicts.
-    hidden, n_blocks, dropout, attention
-        Denoiser size (see :class:`~diffbt.model.denoiser.Denoiser`).
+    hidden, n_blocks, dropout, attention, stride
+        Denoiser size and time downsampling (see :class:`~diffbt.model.denoiser.Denoiser`).
     n_regimes : int
         Regime labels (0 = no regime conditioning).
     jumps : bool
@@ -72,17 +72,21 @@ class DiffusionConfig:
     n_regimes: int = 0
     jumps: bool = False
     context: bool = True
+    stride: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("channels", "window", "hidden", "n_blocks", "timesteps", "n_regimes"):
+        for name in ("channels", "window", "hidden", "n_blocks", "timesteps", "n_regimes",
+                     "stride"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{name} must be an int, got {v!r}")
-        for name in ("channels", "window", "hidden", "n_blocks"):
+        for name in ("channels", "window", "hidden", "n_blocks", "stride"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.timesteps < 2:
             raise ValueError(f"timesteps must be >= 2, got {self.timesteps}")
+        if self.window % self.stride:
+            raise ValueError(f"window {self.window} must be divisible by stride {self.stride}")
         if self.n_regimes < 0:
             raise ValueError(f"n_regimes must be >= 0, got {self.n_regimes}")
         if self.schedule not in SCHEDULES:
@@ -131,6 +135,8 @@ class GaussianDiffusion(nn.Module):
     model : nn.Module, optional
         Denoiser with ``forward(x, t, cond)``; built from ``config`` when omitted (tests pass
         analytic oracles here).
+    seed : int, optional
+        Seed for the weight initialisation (the global RNG is left untouched).
 
     Notes
     -----
@@ -138,21 +144,28 @@ class GaussianDiffusion(nn.Module):
     ``v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0``.
     """
 
-    def __init__(self, config: DiffusionConfig, *, model: nn.Module | None = None) -> None:
+    def __init__(self, config: DiffusionConfig, *, model: nn.Module | None = None,
+                 seed: int | None = None) -> None:
         super().__init__()
         self.config = config
-        self.model = model if model is not None else Denoiser(
-            config.channels, hidden=config.hidden, n_blocks=config.n_blocks,
-            dropout=config.dropout, attention=config.attention, n_regimes=config.n_regimes,
-            jumps=config.jumps, context=config.context,
-        )
+        if model is None:
+            with torch.random.fork_rng(devices=[], enabled=seed is not None):
+                if seed is not None:
+                    torch.manual_seed(seed)  # scoped by fork_rng: reproducible init
+                model = Denoiser(
+                    config.channels, hidden=config.hidden, n_blocks=config.n_blocks,
+                    dropout=config.dropout, attention=config.attention,
+                    n_regimes=config.n_regimes, jumps=config.jumps, context=config.context,
+                    stride=config.stride,
+                )
+        self.model = model
         betas = get_schedule(config.schedule)(config.timesteps)
         abar = alphas_cumprod(betas)
         abar_prev = torch.cat((torch.ones(1, dtype=torch.float64), abar[:-1]))
         post_var = betas * (1.0 - abar_prev) / (1.0 - abar)
 
         def buf(name: str, value: Tensor) -> None:
-            self.register_buffer(name, value.to(torch.float32), persistent=False)
+            self.register_buffer(name, value, persistent=False)  # float64; cast on use
 
         buf("betas", betas)
         buf("alphas_cumprod", abar)
@@ -330,6 +343,9 @@ class GaussianDiffusion(nn.Module):
         x0 = self.output_to_start(x_t, t, out)
         if self.config.target == "eps":
             eps = out
+        elif self.config.target == "v":
+            eps = (self._at(self.sqrt_one_minus_alphas_cumprod, t, x_t) * x_t
+                   + self._at(self.sqrt_alphas_cumprod, t, x_t) * out)
         else:
             eps = self.predict_noise_from_start(x_t, t, x0)
         if cond and "context_mask" in cond:

@@ -163,7 +163,8 @@ def dpm_solver_sample(
     With ``lambda = log(alpha/sigma)``, ``h_i = lambda_{i+1} - lambda_i``, ``r = h_{i-1}/h_i``:
     ``D = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}`` and
     ``x_{i+1} = (sigma_{i+1}/sigma_i) x_i - alpha_{i+1} (exp(-h_i) - 1) D``.
-    The first step is first order (DDIM); the last step returns ``x0_hat``.
+    The first step and the step onto ``t = 0`` are first order (DDIM): the last logSNR
+    jump is long, and extrapolating across it overshoots; the final step returns ``x0_hat``.
     """
     grid = timestep_grid(diffusion.num_timesteps, steps)
     x, cond, calls0 = _start(diffusion, shape, generator, cond)
@@ -174,7 +175,8 @@ def dpm_solver_sample(
         return alpha, sigma, math.log(alpha) - math.log(sigma)
 
     x0_prev, h_prev = None, None
-    for t, s in zip(grid[:-1], grid[1:], strict=True):
+    last_real = len(grid) - 3  # index of the step that lands on t = 0
+    for i, (t, s) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
         _, x0 = diffusion.model_predictions(x, _tvec(t, shape[0], x.device), cond,
                                             guidance=guidance)
         if s < 0:
@@ -183,7 +185,7 @@ def dpm_solver_sample(
         alpha_t, sigma_t, lam_t = coeffs(t)
         alpha_s, sigma_s, lam_s = coeffs(s)
         h = lam_s - lam_t
-        if x0_prev is None:
+        if x0_prev is None or i == last_real:
             d = x0
         else:
             r = h_prev / h

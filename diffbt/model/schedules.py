@@ -28,15 +28,17 @@ def linear_beta_schedule(timesteps: int) -> Tensor:
     Returns
     -------
     Tensor
-        ``(timesteps,)`` float64 betas in (0, 1).
+        ``(timesteps,)`` float64 betas in (0, 0.999].
 
     Notes
     -----
-    ``beta_t = linspace(1e-4 * 1000 / T, 0.02 * 1000 / T)``.
+    ``beta_t = min(linspace(1e-4 * 1000 / T, 0.02 * 1000 / T), 0.999)`` (the clip only acts
+    for T < 21).
     """
     _check_timesteps(timesteps)
     scale = 1000.0 / timesteps
-    return torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+    betas = torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+    return betas.clamp(max=0.999)
 
 
 def cosine_beta_schedule(timesteps: int, *, s: float = 0.008) -> Tensor:

@@ -285,7 +285,8 @@ def metric_histograms(
     columns = list(columns)
     missing = [c for c in columns if c not in metrics_df.columns]
     if missing:
-        raise ValueError(f"metrics_df has no column(s) {missing}; it has {list(metrics_df.columns)}")
+        raise ValueError(f"metrics_df has no column(s) {missing}; "
+                         f"it has {list(metrics_df.columns)}")
     if axes is None:
         fig = Figure(figsize=(4.0 * len(columns), 3.6), layout="constrained")
         axes = fig.subplots(1, len(columns), squeeze=False)[0]
@@ -322,21 +323,30 @@ def metric_histograms(
 # ---------------------------------------------------------------------------------------------
 
 
-def facts_figure(facts_table: pd.DataFrame, *, axes: Sequence[Axes] | None = None) -> Figure:
+def facts_figure(
+    facts_table: pd.DataFrame,
+    *,
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
     """Stylized facts of real vs synthetic returns, and their distance.
 
     Parameters
     ----------
     facts_table : DataFrame with columns ``fact, real, synthetic, distance``
-        (``.table`` of :mod:`diffbt.metrics.facts`); non-numeric cells are not drawn.
-    axes : two Axes, optional
+        (``FactsResult.table`` of :mod:`diffbt.metrics.facts`); non-numeric cells are not
+        drawn.
+    curves : dict, optional
+        ``{name: (real, synthetic)}``, each ``(lags,)`` or ``(lags, n_assets)`` (averaged over
+        assets), lag 1 first (``FactsResult.curves``): one line panel each.
+    axes : 2 + len(curves) Axes, optional
 
     Returns
     -------
     Figure
-        Left: real and synthetic value per fact, each fact scaled by its larger absolute
+        Top left: real and synthetic value per fact, each fact scaled by its larger absolute
         value (so facts on different scales share one axis), raw values written at the bars.
-        Right: the distance per fact.
+        Top right: the distance per fact. Below: the curves, real vs synthetic, by lag.
 
     Raises
     ------
@@ -353,14 +363,22 @@ def facts_figure(facts_table: pd.DataFrame, *, axes: Sequence[Axes] | None = Non
     syn = pd.to_numeric(facts_table["synthetic"], errors="coerce").to_numpy(dtype=np.float64)
     dist = pd.to_numeric(facts_table["distance"], errors="coerce").to_numpy(dtype=np.float64)
     n = len(names)
+    curves = dict(curves or {})
+    n_axes = 2 + len(curves)
     if axes is None:
-        fig = Figure(figsize=(11.0, 1.0 + 0.45 * max(n, 2)), layout="constrained")
-        axes = fig.subplots(1, 2, width_ratios=(2, 1), sharey=True)
-    elif len(axes) != 2:
-        raise ValueError(f"need 2 axes, got {len(axes)}")
+        h_bars = 1.0 + 0.45 * max(n, 2)
+        fig = Figure(figsize=(11.0, h_bars + (3.0 if curves else 0.0)), layout="constrained")
+        if curves:
+            top, bottom = fig.subfigures(2, 1, height_ratios=(h_bars, 3.0))
+            axes = [*top.subplots(1, 2, width_ratios=(2, 1), sharey=True),
+                    *bottom.subplots(1, len(curves), squeeze=False)[0]]
+        else:
+            axes = fig.subplots(1, 2, width_ratios=(2, 1), sharey=True)
+    elif len(axes) != n_axes:
+        raise ValueError(f"need {n_axes} axes, got {len(axes)}")
     else:
         fig = axes[0].figure
-    ax_v, ax_d = axes
+    ax_v, ax_d = axes[0], axes[1]
     y = np.arange(n)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.fmax(np.abs(real), np.abs(syn))
@@ -382,10 +400,24 @@ def facts_figure(facts_table: pd.DataFrame, *, axes: Sequence[Axes] | None = Non
     ax_v.set_yticks(y, names)
     ax_v.invert_yaxis()
     ax_v.set_xlabel("value / max(|real|, |synthetic|)")
-    ax_v.set_title("real vs synthetic")
-    ax_v.legend(fontsize="small", frameon=False, loc="lower right")
+    ax_v.set_title("real vs synthetic", loc="left")
+    ax_v.legend(fontsize="small", frameon=False, ncol=2, loc="lower right",
+                bbox_to_anchor=(1.0, 1.0))
     ax_v.grid(alpha=0.3, axis="x")
-    ax_d.barh(y, np.nan_to_num(dist), color="tab:orange", alpha=0.8)
+    bars = ax_d.barh(y, np.nan_to_num(dist), color="tab:orange", alpha=0.8)
+    ax_d.bar_label(bars, labels=[f"{d:.3g}" if np.isfinite(d) else "n/a" for d in dist],
+                   fontsize="x-small", padding=2)
+    ax_d.margins(x=0.2)
     ax_d.set_title("distance")
     ax_d.grid(alpha=0.3, axis="x")
+    for ax, (name, (c_real, c_syn)) in zip(axes[2:], curves.items(), strict=True):
+        for c, color, label in ((c_real, _REAL_COLOR, "real"), (c_syn, _FAN_COLOR, "synthetic")):
+            c = np.asarray(c, dtype=np.float64)
+            c = c.mean(axis=1) if c.ndim == 2 else c
+            ax.plot(np.arange(1, c.size + 1), c, color=color, linewidth=1.3, label=label)
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_title(name)
+        ax.set_xlabel("lag")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", frameon=False)
     return fig

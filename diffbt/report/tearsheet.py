@@ -7,8 +7,9 @@ QuantStats 0.0.86 on pandas 3 works once its traps are avoided, which this modul
 - timezones are dropped (two UTC-aware indexes raise ``TypeError: Cannot compare dtypes``);
 - ``match_dates`` defaults to False (True trims the strategy's leading flat bars, e.g. an
   indicator's warm-up);
-- matplotlib font-manager logging and QuantStats/seaborn deprecation warnings are silenced
-  for the duration of the call, and figures QuantStats leaves open are closed;
+- matplotlib font-manager logging, QuantStats/seaborn deprecation warnings and numpy/scipy
+  RuntimeWarnings (e.g. a flat benchmark) are silenced for the duration of the call, and
+  figures QuantStats leaves open are closed;
 - the template's only remote resource (a favicon) is removed, so the page loads nothing.
 """
 
@@ -51,6 +52,7 @@ def _quiet_quantstats() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module=r"(quantstats|seaborn)(\.|$)")
+            warnings.filterwarnings("ignore", category=RuntimeWarning)  # degenerate series
             yield
     finally:
         font_logger.setLevel(level)

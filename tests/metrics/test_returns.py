@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from diffbt.bench.metrics import _safe, qs_reference
 from diffbt.errors import DataError
 from diffbt.metrics import _nb
 from diffbt.metrics.returns import METRIC_NAMES, compute, drawdown, equity
@@ -19,66 +18,6 @@ RTOL = 1e-9
 
 # Metrics with no QuantStats function of that name, checked against their own reference.
 NOT_IN_QS = {"max_drawdown_duration", "var_hist"}
-
-
-def _safe(f, *args, **kwargs):
-    try:
-        return f(*args, **kwargs)
-    except ZeroDivisionError:  # QuantStats' rar on a path that is never invested
-        return float("nan")
-
-
-def qs_reference(s: pd.Series, *, periods: int = 252, rf: float = 0.0) -> dict[str, float]:
-    """Every column of compute() as QuantStats computes it for one series."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        ref = {
-            "comp": S.comp(s),
-            "cagr": S.cagr(s, rf=rf, periods=periods),
-            "expected_return": S.expected_return(s),
-            "volatility": S.volatility(s, periods=periods),
-            "sharpe": S.sharpe(s, rf=rf, periods=periods),
-            "smart_sharpe": S.smart_sharpe(s, rf=rf, periods=periods),
-            "probabilistic_sharpe_ratio": S.probabilistic_sharpe_ratio(s, rf=rf, periods=periods),
-            "sortino": S.sortino(s, rf=rf, periods=periods),
-            "smart_sortino": S.smart_sortino(s, rf=rf, periods=periods),
-            "adjusted_sortino": S.adjusted_sortino(s, rf=rf, periods=periods),
-            "omega": S.omega(s, rf=rf, periods=periods),
-            "max_drawdown": S.max_drawdown(s),
-            "calmar": S.calmar(s, periods=periods),
-            "ulcer_index": S.ulcer_index(s),
-            "ulcer_performance_index": S.ulcer_performance_index(s, rf=rf),
-            "serenity_index": S.serenity_index(s, rf=rf),
-            "recovery_factor": S.recovery_factor(s, rf=rf),
-            "risk_return_ratio": S.risk_return_ratio(s),
-            "rar": _safe(S.rar, s, rf=rf, periods=periods),
-            "skew": S.skew(s),
-            "kurtosis": S.kurtosis(s),
-            "var": S.var(s),
-            "cvar": S.cvar(s),
-            "cvar_hist": S.cvar(s, method="historical"),
-            "tail_ratio": S.tail_ratio(s),
-            "outlier_win_ratio": S.outlier_win_ratio(s),
-            "outlier_loss_ratio": S.outlier_loss_ratio(s),
-            "win_rate": S.win_rate(s),
-            "exposure": S.exposure(s),
-            "avg_return": S.avg_return(s),
-            "avg_win": S.avg_win(s),
-            "avg_loss": S.avg_loss(s),
-            "payoff_ratio": S.payoff_ratio(s),
-            "profit_ratio": S.profit_ratio(s),
-            "profit_factor": S.profit_factor(s),
-            "gain_to_pain_ratio": S.gain_to_pain_ratio(s, rf=rf),
-            "common_sense_ratio": S.common_sense_ratio(s),
-            "cpc_index": S.cpc_index(s),
-            "kelly_criterion": S.kelly_criterion(s),
-            "risk_of_ruin": S.risk_of_ruin(s),
-            "consecutive_wins": S.consecutive_wins(s),
-            "consecutive_losses": S.consecutive_losses(s),
-            "best": S.best(s),
-            "worst": S.worst(s),
-        }
-    return {k: float(v) for k, v in ref.items()}
 
 
 def assert_matches_qs(row: pd.Series, s: pd.Series, *, skip=(), **kw) -> None:
@@ -105,10 +44,9 @@ def _fat_tailed(seed: int, n: int = 400) -> np.ndarray:
     return rng.standard_t(3, n) * 0.01 + rng.normal(0.0, 0.0005)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-@pytest.mark.parametrize("rf", [0.0, 0.04])
+@pytest.mark.parametrize(("seed", "rf"), [(0, 0.0), (1, 0.0), (2, 0.04), (3, 0.04)])
 def test_compute_matches_quantstats_on_fat_tailed_paths(seed, rf):
-    df = _frame({f"p{j}": _fat_tailed(10 * seed + j) for j in range(3)})
+    df = _frame({f"p{j}": _fat_tailed(10 * seed + j) for j in range(2)})
     res = compute(df, rf=rf)
     assert list(res.index) == list(df.columns)
     assert list(res.columns) == list(METRIC_NAMES)

@@ -1,0 +1,289 @@
+"""Robustness report: one self-contained HTML page (PNGs embedded) plus the same PNG files.
+
+Sections, in order, with stable headings: "Verdict", "Equity fan chart", "Metric
+distributions", "Robustness table" and, when facts are given, "Stylized facts".
+:func:`render_robustness` takes the already computed pieces; :func:`robustness_report` computes
+them from a backtest result with :mod:`diffbt.metrics`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from diffbt.report.plots import DEFAULT_BANDS, facts_figure, fan_chart, metric_histograms
+
+__all__ = ["SECTIONS", "render_robustness", "robustness_report"]
+
+logger = logging.getLogger(__name__)
+
+#: Section headings of the page, in order ("Stylized facts" only when facts are given).
+SECTIONS: tuple[str, ...] = ("Verdict", "Equity fan chart", "Metric distributions",
+                             "Robustness table", "Stylized facts")
+
+_HIST_COLUMNS = ("sharpe", "max_drawdown", "cagr")
+_DPI = 110
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
+p.meta { color: #666; font-size: 0.9em; margin-top: 0; }
+div.verdict { font-size: 1.1em; padding: 0.7em 1em; background: #f4f6f8;
+              border-left: 4px solid #1f77b4; }
+img { max-width: 100%; height: auto; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { padding: 0.25em 0.7em; text-align: right; border-bottom: 1px solid #eee; }
+th { background: #fafafa; }
+td:first-child, th:first-child { text-align: left; }
+"""
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _png(fig: Figure, path: Path) -> str:
+    """Write `fig` as a PNG file and return the same bytes base64-encoded."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI)
+    data = buf.getvalue()
+    path.write_bytes(data)
+    return base64.b64encode(data).decode("ascii")
+
+
+def _img(b64: str, alt: str) -> str:
+    return f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}">'
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return "n/a" if not np.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    return df.to_html(border=0, na_rep="n/a", escape=True,
+                      float_format=lambda v: f"{v:.4g}")
+
+
+def _dict_html(d: Mapping[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+                   for k, v in d.items())
+    return f"<table>{rows}</table>"
+
+
+def _section(heading: str, body: str) -> str:
+    anchor = heading.lower().replace(" ", "-")
+    return f'<section id="{anchor}">\n<h2>{html.escape(heading)}</h2>\n{body}\n</section>'
+
+
+def _facts_parts(facts: Any) -> tuple[pd.DataFrame | None, dict | None]:
+    """(table, curves) of a facts DataFrame or a ``FactsResult``-like object."""
+    if facts is None:
+        return None, None
+    table = facts if isinstance(facts, pd.DataFrame) else getattr(facts, "table", None)
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError("facts must be a DataFrame or have a .table DataFrame, "
+                        f"got {type(facts).__name__}")
+    curves = getattr(facts, "curves", None) if not isinstance(facts, pd.DataFrame) else None
+    return table, (dict(curves) if curves else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering from computed pieces
+# ---------------------------------------------------------------------------------------------
+
+
+def render_robustness(
+    returns: np.ndarray,
+    *,
+    metrics: pd.DataFrame,
+    table: pd.DataFrame,
+    verdict: str,
+    summary: Mapping[str, Any] | None = None,
+    real_returns: np.ndarray | None = None,
+    real_metrics: pd.Series | Mapping[str, float] | None = None,
+    by_regime: pd.DataFrame | None = None,
+    index: Sequence | None = None,
+    facts: Any = None,
+    out_dir: str | Path = "reports",
+    title: str = "diffbt robustness report",
+    bands: Sequence[float] = DEFAULT_BANDS,
+    hist_columns: Sequence[str] = _HIST_COLUMNS,
+) -> Path:
+    """Write ``robustness.html`` and its PNGs from already computed pieces.
+
+    Parameters
+    ----------
+    returns : ndarray (n_paths, n_steps)
+        Per-bar returns of the synthetic paths (all-NaN rows: failed paths).
+    metrics : DataFrame (n_paths, n_metrics)
+        Per-path metrics (:func:`diffbt.metrics.returns.compute`).
+    table : DataFrame
+        The robustness table (``RobustnessReport.table``).
+    verdict : str
+        One-line verdict (``RobustnessReport.verdict``).
+    summary : dict, optional
+        Key numbers shown under the verdict (``RobustnessReport.summary``).
+    real_returns : ndarray (n_real,), optional
+        The real backtest's returns, drawn on the fan chart bar by bar with the paths (over
+        the first ``min(n_real, n_steps)`` bars; a length mismatch is logged).
+    real_metrics : Series or dict, optional
+        The real backtest's metrics, marked on the histograms.
+    by_regime : DataFrame, optional
+        Results per regime label (``RobustnessReport.by_regime``), shown under the table.
+    index : DatetimeIndex (n_steps,), optional
+        Dates of the steps for the fan chart's x axis.
+    facts : DataFrame or object with ``.table``, optional
+        Stylized facts (columns ``fact, real, synthetic, distance``); adds a section and
+        ``facts.png``.
+    out_dir : folder, created if missing
+    title : str
+    bands : fan-chart percentiles
+    hist_columns : metrics shown as histograms (those missing from `metrics` are skipped)
+
+    Returns
+    -------
+    Path
+        ``out_dir / "robustness.html"``; ``fan_chart.png``, ``histograms.png`` and (with
+        facts) ``facts.png`` are written beside it.
+
+    Raises
+    ------
+    ValueError
+        `returns` not 2-d, or `metrics` has none of `hist_columns`.
+    TypeError
+        `facts` is neither a DataFrame nor has a ``.table`` DataFrame.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mat = np.asarray(returns, dtype=np.float64)
+    if mat.ndim != 2:
+        raise ValueError(f"returns must be (n_paths, n_steps), got shape {mat.shape}")
+    failed = np.all(np.isnan(mat), axis=1)
+    n_failed = int(failed.sum())
+    if n_failed and len(metrics) == mat.shape[0]:
+        metrics = metrics[~failed]  # a failed path's "metrics" are those of a flat line
+    facts_df, facts_curves = _facts_parts(facts)
+
+    fan = fan_chart(mat, kind="returns", index=index, real=real_returns, bands=bands)
+    fan_b64 = _png(fan, out_dir / "fan_chart.png")
+
+    cols = [c for c in hist_columns if c in metrics.columns]
+    if not cols:
+        raise ValueError(f"metrics has none of the columns {list(hist_columns)}")
+    if len(cols) < len(hist_columns):
+        logger.warning("metrics lack %s: not drawn",
+                       sorted(set(hist_columns) - set(metrics.columns)))
+    hist = metric_histograms(metrics, real=real_metrics, columns=cols)
+    hist_b64 = _png(hist, out_dir / "histograms.png")
+
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    meta = (f"{mat.shape[0]} synthetic paths ({n_failed} failed), {mat.shape[1]} steps"
+            f"{'' if real_returns is not None else ', no real backtest'}; generated {stamp}")
+    verdict_body = f'<div class="verdict">{html.escape(str(verdict))}</div>'
+    if summary:
+        verdict_body += "\n" + _dict_html(summary)
+    parts = [
+        _section("Verdict", verdict_body),
+        _section("Equity fan chart",
+                 "<p>Equity of the strategy on each synthetic path (start = 1): "
+                 f"{', '.join(f'{b:g}' for b in bands)} % bands; the real equity curve in "
+                 "black.</p>\n" + _img(fan_b64, "Equity fan chart")),
+        _section("Metric distributions",
+                 "<p>Per-path metrics; dashed: median; red: the real backtest with its "
+                 "percentile among the paths.</p>\n" + _img(hist_b64, "Metric distributions")),
+        _section("Robustness table", _table_html(
+            table.set_index("metric") if "metric" in table.columns else table)
+            + ("" if by_regime is None else "\n<h3>By regime</h3>\n" + _table_html(by_regime))),
+    ]
+    if facts_df is not None:
+        ff = facts_figure(facts_df, curves=facts_curves)
+        facts_b64 = _png(ff, out_dir / "facts.png")
+        parts.append(_section("Stylized facts",
+                              _table_html(facts_df.set_index("fact") if "fact" in facts_df
+                                          else facts_df)
+                              + "\n" + _img(facts_b64, "Stylized facts")))
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n<p class=\"meta\">{html.escape(meta)}</p>\n"
+        + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
+    path = out_dir / "robustness.html"
+    path.write_text(page, encoding="utf-8")
+    logger.info("robustness report written to %s", path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# from a backtest result
+# ---------------------------------------------------------------------------------------------
+
+
+def robustness_report(
+    result: Any,
+    *,
+    out_dir: str | Path = "reports",
+    facts: Any = None,
+    title: str = "diffbt robustness report",
+    report: Any = None,
+    rf: float = 0.0,
+) -> Path:
+    """Compute metrics and the robustness verdict of a backtest result and write the report.
+
+    Parameters
+    ----------
+    result : backtest result
+        Needs ``returns`` (n_paths, n_steps), ``real_returns`` (or None), ``index`` and
+        ``periods_per_year``.
+    out_dir : folder for ``robustness.html`` and the PNGs
+    facts : DataFrame or object with ``.table``, optional
+        Stylized facts of real vs synthetic (pass it when the paths came from the generator).
+    title : str
+    report : RobustnessReport, optional
+        Anything with ``.table`` and ``.verdict`` (``.summary``, ``.by_regime`` and
+        ``.metrics`` used when present); default
+        ``diffbt.metrics.robustness.robustness(result, rf=rf)``.
+    rf : float
+        Annual risk-free rate for the per-path metrics.
+
+    Returns
+    -------
+    Path
+        The HTML page (see :func:`render_robustness`).
+    """
+    from diffbt.metrics.returns import compute
+
+    ppy = getattr(result, "periods_per_year", 252) or 252
+    mat = np.asarray(result.returns, dtype=np.float64)
+    if report is None:
+        from diffbt.metrics.robustness import robustness
+
+        report = robustness(result, rf=rf)
+    metrics = getattr(report, "metrics", None)
+    if not isinstance(metrics, pd.DataFrame) or len(metrics) != mat.shape[0]:
+        metrics = compute(mat, periods_per_year=ppy, rf=rf)
+    real = getattr(result, "real_returns", None)
+    real_metrics = None
+    if real is not None:
+        real = np.asarray(real, dtype=np.float64).ravel()
+        real_metrics = compute(real, periods_per_year=ppy, rf=rf).iloc[0]
+    return render_robustness(
+        mat, metrics=metrics, table=report.table, verdict=report.verdict,
+        summary=getattr(report, "summary", None), real_returns=real, real_metrics=real_metrics,
+        by_regime=getattr(report, "by_regime", None), index=getattr(result, "index", None),
+        facts=facts, out_dir=out_dir, title=title,
+    )

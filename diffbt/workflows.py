@@ -1,0 +1,275 @@
+"""End-to-end workflows behind the CLI: load data, backtest-and-report, evaluate, demo.
+
+Each function composes the public APIs and writes its files; `diffbt.cli` only parses
+arguments, shows progress and prints where things went.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from diffbt.data import datasets
+from diffbt.data.market import Market
+from diffbt.errors import DataError
+from diffbt.generate.pathset import PathSet
+
+__all__ = [
+    "BacktestOutputs",
+    "atomic_write_text",
+    "backtest_and_report",
+    "demo",
+    "evaluate_quality",
+    "load_data",
+    "parse_params",
+]
+
+log = logging.getLogger(__name__)
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write text to a temporary name, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_data(sources: Sequence[str | os.PathLike]) -> Market:
+    """A bundled dataset name (``sp500_nasdaq``) or CSV/parquet files, one asset each."""
+    if not sources:
+        raise DataError("no data given: pass CSV/parquet files or a bundled dataset name "
+                        f"({', '.join(datasets.names())})")
+    if len(sources) == 1 and str(sources[0]) in datasets.names():
+        return datasets.load(str(sources[0]))
+    from diffbt.data.io import load_market
+
+    paths = [Path(s) for s in sources]
+    stems = [p.stem for p in paths]
+    if len(set(stems)) != len(stems):
+        raise DataError(f"two files share an asset name (file stem): {stems}")
+    return load_market({p.stem: p for p in paths})
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """``["fast=10", "slow=30.5", "name=x"]`` -> ``{"fast": 10, "slow": 30.5, "name": "x"}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"parameter {item!r} is not key=value")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, pd.Timestamp):
+        return str(x)
+    return x
+
+
+@dataclass
+class BacktestOutputs:
+    """What `backtest_and_report` produced."""
+
+    result: Any
+    report: Any
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return self.report.verdict
+
+
+def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
+                        out_dir: str | os.PathLike, params: Mapping[str, Any] | None = None,
+                        cash: float = 100_000.0, commission: float = 0.0,
+                        workers: int | None = None, backend: str = "process",
+                        facts: Any = None, title: str | None = None,
+                        progress: bool | Callable[[int, int], Any] = True) -> BacktestOutputs:
+    """Backtest on the real history and every path; write metrics, robustness and reports.
+
+    Writes ``metrics.csv`` (one row per path, the real history first as ``real``),
+    ``robustness.json`` (table, summary, verdict), ``tearsheet.html``, ``robustness.html``
+    and the PNG figures into `out_dir`.
+    """
+    from diffbt.bt.runner import backtest_paths
+    from diffbt.metrics.returns import compute
+    from diffbt.metrics.robustness import robustness
+    from diffbt.report.robustness import robustness_report
+    from diffbt.report.tearsheet import tearsheet_from_result
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = backtest_paths(strategy, paths, real=real, params=params, cash=cash,
+                            commission=commission, workers=workers, backend=backend,
+                            progress=progress)
+    for err in result.errors[:5]:
+        log.warning("path %d failed: %s", err.index, err.message)
+    report = robustness(result)
+    files: dict[str, Path] = {}
+    ppy = result.periods_per_year
+    rows = compute(np.ascontiguousarray(result.returns), periods_per_year=ppy)
+    rows.index = [f"path_{i}" for i in range(result.n_paths)]
+    if result.real_returns is not None:
+        real_row = compute(np.ascontiguousarray(result.real_returns[None]), periods_per_year=ppy)
+        real_row.index = ["real"]
+        rows = pd.concat([real_row, rows])
+    rows.insert(0, "trades", np.concatenate(
+        ([result.real_trades if result.real_trades is not None else -1]
+         if result.real_returns is not None else [], result.trades)).astype(int))
+    files["metrics"] = atomic_write_text(out / "metrics.csv", rows.to_csv(index_label="path"))
+    payload = {"strategy": f"{strategy.__module__}.{strategy.__qualname__}",
+               "params": dict(params or {}), "verdict": report.verdict,
+               "summary": report.summary, "table": report.table.to_dict(orient="records"),
+               "errors": [{"index": e.index, "message": e.message} for e in result.errors]}
+    if report.by_regime is not None:
+        payload["by_regime"] = report.by_regime.reset_index().to_dict(orient="records")
+    files["robustness_json"] = atomic_write_text(
+        out / "robustness.json", json.dumps(_jsonable(payload), indent=2))
+    name = title or strategy.__name__
+    if result.real_returns is not None and np.isfinite(result.returns).any():
+        files["tearsheet"] = tearsheet_from_result(result, out=out / "tearsheet.html",
+                                                   title=f"{name}: real vs median synthetic")
+    files["robustness"] = robustness_report(result, out_dir=out, facts=facts, report=report,
+                                            title=f"{name}: robustness")
+    return BacktestOutputs(result, report, files)
+
+
+def evaluate_quality(real: Market, synthetic: PathSet | None, *, out_dir: str | os.PathLike,
+                     train: Market | None = None, baselines: bool = False,
+                     n_paths: int | None = None, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Stylized-facts distances of synthetic paths (and baselines) to the real data.
+
+    Writes ``quality.json`` (generator -> {fact -> distance}) and ``quality.png``.
+    """
+    from diffbt.metrics.facts import compare
+    from diffbt.report.plots import facts_figure
+
+    sets: dict[str, PathSet] = {}
+    length = len(real)
+    if synthetic is not None:
+        sets["synthetic"] = synthetic
+        length = min(length, synthetic.length)
+    if baselines:
+        from diffbt.generate.baselines import GBM, BlockBootstrap, GarchT, MertonJumpDiffusion
+
+        if train is None:
+            raise ValueError("baselines need the training span (train=...)")
+        n = n_paths or (synthetic.n_paths if synthetic is not None else 200)
+        for name, cls in (("gbm", GBM), ("merton", MertonJumpDiffusion),
+                          ("bootstrap", BlockBootstrap), ("garch", GarchT)):
+            sets[name] = cls().fit(train).sample(n, length, seed=seed)
+    if not sets:
+        raise ValueError("nothing to evaluate: give synthetic paths or baselines=True")
+    table = compare(real, sets)
+    out = Path(out_dir)
+    quality = {name: {fact: float(table.loc[fact, name]) for fact in table.index}
+               for name in table.columns}
+    atomic_write_text(out / "quality.json", json.dumps(_jsonable(quality), indent=2))
+    atomic_write_text(out / "quality.csv", table.to_csv(index_label="fact"))
+    fig = facts_figure(table)
+    fig.savefig(out / "quality.png", dpi=110, bbox_inches="tight")
+    return quality
+
+
+# -- demo ---------------------------------------------------------------------------------
+
+DEMO_FULL = {"steps": 1500, "paths": 1000, "stress_paths": 200, "length": 252}
+DEMO_QUICK = {"steps": 60, "paths": 40, "stress_paths": 20, "length": 126}
+
+
+def demo(out_dir: str | os.PathLike = "reports/demo", *, quick: bool = False, seed: int = 0,
+         workers: int | None = None, say: Say = _quiet,
+         fit_progress: Callable[[int, dict], None] | None = None,
+         progress: bool | Callable[[int, int], Any] = False) -> dict[str, Any]:
+    """The whole pipeline on bundled real data (S&P 500 + NASDAQ, 1999-2018).
+
+    Fits a diffusion model on 1999-2014, samples paths of one year after the training end
+    (plus a "bear with a crash" stress set), backtests the example strategies on the real
+    year 2015 and on every path, and writes tear-sheets, robustness reports and a fan chart.
+    """
+    from diffbt.generate.generator import MarketGenerator
+    from diffbt.metrics.facts import stylized_facts
+    from diffbt.report.plots import price_fan
+    from strategies.momentum import MomentumRotation
+    from strategies.sma_cross import SmaCross
+
+    cfg = DEMO_QUICK if quick else DEMO_FULL
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    market = datasets.load("sp500_nasdaq")
+    train_end = "2014-12-31"
+    train, test = market.split(train_end)
+    say(f"data: {market}")
+    gen_kw = {"steps": cfg["steps"]}
+    if quick:
+        gen_kw.update(hidden=32, n_blocks=2)
+    gen = MarketGenerator(**gen_kw)
+    t = time.perf_counter()
+    gen.fit(market, train_end=train_end, seed=seed, progress=fit_progress)
+    timings["fit_s"] = time.perf_counter() - t
+    gen.save(out / "model.safetensors")
+    say(f"fitted on {len(train)} bars in {timings['fit_s']:.0f} s")
+
+    t = time.perf_counter()
+    length = cfg["length"]
+    paths = gen.sample(cfg["paths"], length, seed=seed, out=out / "paths.npz",
+                       progress=progress if callable(progress) else None)
+    stress = gen.sample(cfg["stress_paths"], length, regime="bear", jumps=1, seed=seed + 1,
+                        out=out / "stress_paths.npz")
+    timings["sample_s"] = time.perf_counter() - t
+    say(f"sampled {paths.n_paths} + {stress.n_paths} stress paths x {length} bars in "
+        f"{timings['sample_s']:.0f} s")
+
+    real_year = test.iloc(slice(0, length))
+    facts = stylized_facts(real_year if len(real_year) > 60 else test, paths)
+    fig = price_fan(np.asarray(paths.field("close")[:, :, 0]),
+                    real_close=real_year.values[:, 0, 3], index=paths.index,
+                    title=f"{paths.assets[0]}: synthetic paths vs real {real_year.index[0].year}")
+    fig.savefig(out / "price_fan.png", dpi=110, bbox_inches="tight")
+
+    results: dict[str, Any] = {"timings": timings, "out": str(out)}
+    t = time.perf_counter()
+    for strat in (SmaCross, MomentumRotation):
+        for label, ps in (("base", paths), ("stress", stress)):
+            o = backtest_and_report(strat, ps, real=real_year, out_dir=out / strat.__name__ /
+                                    label, workers=workers, facts=facts if label == "base"
+                                    else None, progress=progress)
+            results[f"{strat.__name__}/{label}"] = o.verdict
+            say(f"{strat.__name__} ({label}): {o.verdict}")
+    timings["backtest_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    atomic_write_text(out / "demo.json", json.dumps(_jsonable(results), indent=2))
+    return results

@@ -1,0 +1,179 @@
+"""ForecastInterval: batched forecasts served bar by bar, provably without look-ahead."""
+
+from __future__ import annotations
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffbt.bt import (
+    EmpiricalQuantileForecaster,
+    ForecastInterval,
+    check_no_lookahead,
+    forecast_lines,
+    market_feeds,
+    values_feeds,
+)
+from diffbt.data.market import Market
+
+Q = (0.1, 0.5, 0.9)
+
+
+def _market(n: int = 160, assets=("a", "b"), seed: int = 0) -> Market:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (n, len(assets))), axis=0))
+    v = np.stack([close, close * 1.002, close * 0.998, close, np.full(close.shape, 1e5)], axis=-1)
+    return Market(v, pd.bdate_range("2020-01-01", periods=n), assets)
+
+
+class BruteForceForecaster:
+    """Reference: for each t, slice the history to bars <= t and compute the quantiles."""
+
+    def __init__(self, window: int = 30) -> None:
+        self.window = window
+        self.calls = 0
+
+    def forecast_series(self, market, *, horizon, quantiles, asset, n_samples, seed):
+        self.calls += 1
+        j = market.assets.index(asset) if asset else 0
+        out = np.full((len(market), len(quantiles)), np.nan)
+        for t in range(len(market)):
+            past = np.log(market.values[: t + 1, j, 3])  # bars <= t only
+            rh = past[horizon:] - past[:-horizon]
+            if len(rh) >= self.window:
+                out[t] = past[-1] + np.quantile(rh[-self.window:], quantiles)
+        return np.exp(out)
+
+
+class LeakyForecaster:
+    """Wrong on purpose: peeks at close[t + horizon]."""
+
+    def forecast_series(self, market, *, horizon, quantiles, asset, n_samples, seed):
+        c = market.values[:, 0, 3]
+        fut = np.concatenate([c[horizon:], np.full(horizon, np.nan)])
+        return fut[:, None] * np.asarray(quantiles)[None] * 2
+
+
+class TwoAssetModel:
+    """Multi-asset model: forecast = own close scaled by the other asset's last return."""
+
+    assets = ("a", "b")
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, ...]] = []
+
+    def forecast_series(self, market, *, horizon, quantiles, asset, n_samples, seed):
+        self.seen.append(market.assets)
+        j = market.assets.index(asset)
+        other = market.values[:, 1 - j, 3]
+        ratio = np.concatenate([[np.nan], other[1:] / other[:-1]])
+        return market.values[:, j, 3, None] * ratio[:, None] * np.asarray(quantiles)[None]
+
+
+class _Record(bt.Strategy):
+    params = (("model", None), ("horizon", 3), ("quantiles", Q), ("only", None))
+
+    def __init__(self) -> None:
+        datas = [d for d in self.datas if self.p.only in (None, d._name)]
+        self.fc = {d._name: ForecastInterval(d, model=self.p.model, horizon=self.p.horizon,
+                                             quantiles=self.p.quantiles) for d in datas}
+        self.rows = {k: [] for k in self.fc}
+
+    def prenext(self) -> None:
+        self.next()
+
+    def next(self) -> None:
+        for k, fc in self.fc.items():
+            self.rows[k].append([fc.lo[0], fc.mid[0], fc.hi[0]])
+
+
+def _served(market, model, *, only=None, feeds=None, **kw):
+    cerebro = bt.Cerebro(stdstats=False, **kw)
+    for f in feeds or market_feeds(market):
+        cerebro.adddata(f, name=f._name)
+    cerebro.addstrategy(_Record, model=model, only=only)
+    strat = cerebro.run()[0]
+    return {k: np.array(v) for k, v in strat.rows.items()}
+
+
+def test_empirical_forecaster_equals_brute_force_loop():
+    m = _market()
+    fast = EmpiricalQuantileForecaster(window=30).forecast_series(m, horizon=3, quantiles=Q,
+                                                                  asset="b")
+    slow = BruteForceForecaster(30).forecast_series(m, horizon=3, quantiles=Q, asset="b",
+                                                    n_samples=0, seed=0)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    assert np.isnan(fast[:32]).all() and not np.isnan(fast[32:]).any()
+
+
+@pytest.mark.parametrize("model", [EmpiricalQuantileForecaster(30), BruteForceForecaster(30)])
+def test_check_no_lookahead_passes_for_causal_models(model):
+    check_no_lookahead(model, _market(), asset="a", horizon=3, quantiles=Q)
+
+
+def test_check_no_lookahead_catches_a_leaky_model():
+    with pytest.raises(AssertionError, match="look-ahead"):
+        check_no_lookahead(LeakyForecaster(), _market(assets=("a",)), horizon=3, quantiles=Q)
+
+
+@pytest.mark.parametrize("kw", [{}, {"runonce": False}])
+def test_indicator_serves_row_t_at_bar_t_from_one_batched_call(kw):
+    m = _market()
+    model = BruteForceForecaster(30)
+    served = _served(m, model, **kw)
+    assert model.calls == 2  # one batched call per feed, none per bar
+    for a in m.assets:
+        want = BruteForceForecaster(30).forecast_series(m, horizon=3, quantiles=Q, asset=a,
+                                                        n_samples=0, seed=0)
+        np.testing.assert_array_equal(served[a], want)
+
+
+def test_indicator_has_no_lookahead_end_to_end():
+    """Changing any bar after t leaves every served forecast at or before t unchanged."""
+    m = _market()
+    model = EmpiricalQuantileForecaster(30)
+    base = _served(m, model)
+    rng = np.random.default_rng(5)
+    for t in (40, 90, 150):
+        v = np.array(m.values)
+        v[t + 1:, :, :4] *= np.exp(rng.normal(0, 0.05, (len(m) - t - 1, 2)))[..., None]
+        moved = _served(Market(v, m.index, m.assets), model)
+        for a in m.assets:
+            np.testing.assert_array_equal(moved[a][: t + 1], base[a][: t + 1])
+            assert not np.array_equal(moved[a][t + 4:], base[a][t + 4:])  # the change shows
+
+
+def test_multi_asset_model_gets_the_other_feeds_history():
+    m = _market()
+    model = TwoAssetModel()
+    served = _served(m, model, only="b")
+    assert model.seen == [("a", "b")]
+    want = TwoAssetModel().forecast_series(m, horizon=3, quantiles=Q, asset="b", n_samples=0,
+                                           seed=0)
+    np.testing.assert_array_equal(served["b"], want)
+    check_no_lookahead(TwoAssetModel(), m, asset="b", horizon=3, quantiles=Q)
+
+
+def test_indicator_reads_precomputed_lines_from_the_feed():
+    m = _market(assets=("a",))
+    model = EmpiricalQuantileForecaster(30)
+    lines = forecast_lines(model, m, horizon=3, quantiles=Q)
+    feeds = values_feeds(m.values, m.index, m.assets, extra={"a": lines})
+    for kw in ({}, {"preload": False}):
+        served = _served(m, None, feeds=feeds, **kw)["a"]
+        np.testing.assert_array_equal(served, np.column_stack(list(lines.values())))
+
+
+def test_indicator_with_model_needs_preload():
+    with pytest.raises(RuntimeError, match="preload"):
+        _served(_market(), EmpiricalQuantileForecaster(30), preload=False)
+
+
+def test_indicator_rejects_wrong_model_output_shape():
+    class Bad:
+        def forecast_series(self, market, **kw):
+            return np.zeros((3, 3))
+
+    with pytest.raises(ValueError, match="shape"):
+        _served(_market(), Bad())

@@ -1,0 +1,196 @@
+"""backtest_paths: backends agree, fast settings agree with plain ones, failures stay isolated."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffbt.bt import backtest_paths, path_feeds, periods_per_year
+from diffbt.data.market import Market
+from diffbt.generate.pathset import PathSet
+from strategies import SmaCross
+
+
+def _paths(n: int = 20, length: int = 300, seed: int = 0, regimes: bool = True) -> PathSet:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(2e-4, 0.012, (n, length, 2)), axis=1))
+    opn = close * np.exp(rng.normal(0, 0.003, close.shape))
+    v = np.stack([opn, np.maximum(opn, close) * 1.004, np.minimum(opn, close) * 0.996, close,
+                  np.full(close.shape, 1e6)], axis=-1)
+    labels = [f"r{i}" for i in range(n)] if regimes else None
+    return PathSet(v, pd.bdate_range("2019-01-01", periods=length), ("sp500", "nasdaq"),
+                   regimes=labels)
+
+
+def _real(length: int = 300) -> Market:
+    ps = _paths(1, length, seed=99)
+    return Market(ps.values[0], ps.index, ps.assets)
+
+
+class FailsOnPath3(SmaCross):
+    """Raises on the path whose regime label is r3 (the runner passes it on the feed)."""
+
+    def next(self) -> None:
+        if self.data.p.regime == "r3" and len(self) > 50:
+            raise RuntimeError("boom on path 3")
+        super().next()
+
+
+class Sleepy(SmaCross):
+    def next(self) -> None:
+        if self.data.p.regime == "r1":
+            time.sleep(0.05)
+        super().next()
+
+
+def test_process_backend_equals_serial():
+    ps = _paths(n=12, length=250)
+    serial = backtest_paths(SmaCross, ps, real=_real(250), backend="serial", progress=False)
+    proc = backtest_paths(SmaCross, ps, real=_real(250), backend="process", workers=2,
+                          chunk_size=3, progress=False)
+    np.testing.assert_array_equal(proc.returns, serial.returns)
+    np.testing.assert_array_equal(proc.trades, serial.trades)
+    np.testing.assert_array_equal(proc.real_returns, serial.real_returns)
+    assert serial.returns.shape == (12, 250) and not serial.errors
+    assert (serial.trades > 0).all() and serial.regimes.tolist() == [f"r{i}" for i in range(12)]
+
+
+def test_fast_settings_equal_backtrader_defaults():
+    ps = _paths(n=4)
+    fast = backtest_paths(SmaCross, ps, backend="serial", progress=False, commission=0.001,
+                          slippage=0.0005)
+    plain = backtest_paths(SmaCross, ps, backend="serial", progress=False, commission=0.001,
+                           slippage=0.0005, fast=False)
+    np.testing.assert_array_equal(fast.final_value, plain.final_value)
+    np.testing.assert_array_equal(fast.returns, plain.returns)
+
+
+@pytest.mark.parametrize("kw", [{"preload": False}, {"runonce": False}, {"exactbars": 1}])
+def test_fast_settings_equal_slow_engine_modes(kw):
+    """preload/runonce/no observers do not change results: compare with the slow modes."""
+    ps = _paths(n=1, length=200)
+    fast = backtest_paths(SmaCross, ps, backend="serial", progress=False)
+    cerebro = bt.Cerebro(**kw)
+    for f in path_feeds(ps, 0):
+        cerebro.adddata(f, name=f._name)
+    cerebro.addstrategy(SmaCross)
+    cerebro.broker.setcash(100_000.0)
+    cerebro.run()
+    assert cerebro.broker.getvalue() == fast.final_value[0]
+
+
+def test_returns_match_an_independent_timereturn_run():
+    """Path 0 through a bare Cerebro with PandasData and backtrader's TimeReturn analyzer."""
+    ps = _paths(n=2)
+    res = backtest_paths(SmaCross, ps, backend="serial", progress=False, cash=50_000)
+    cerebro = bt.Cerebro()
+    for a, frame in ps.to_frame(0).items():
+        cerebro.adddata(bt.feeds.PandasData(dataname=frame, openinterest=None), name=a)
+    cerebro.addstrategy(SmaCross)
+    cerebro.broker.setcash(50_000)
+    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="tr", timeframe=bt.TimeFrame.Days)
+    strat = cerebro.run()[0]
+    want = np.array(list(strat.analyzers.tr.get_analysis().values()))
+    np.testing.assert_allclose(res.returns[0], want, rtol=0, atol=1e-15)
+    assert res.final_value[0] == pytest.approx(cerebro.broker.getvalue(), rel=1e-12)
+    np.testing.assert_allclose(50_000 * np.prod(1 + res.returns, axis=1), res.final_value)
+
+
+def test_a_failing_path_is_reported_and_the_others_run():
+    ps = _paths(n=8)
+    res = backtest_paths(FailsOnPath3, ps, backend="process", workers=2, chunk_size=2,
+                         progress=False)
+    good = backtest_paths(SmaCross, ps, backend="serial", progress=False)
+    assert [e.index for e in res.errors] == [3]
+    assert "boom on path 3" in res.errors[0].message
+    assert "RuntimeError" in res.errors[0].traceback and "next" in res.errors[0].traceback
+    assert np.isnan(res.returns[3]).all() and res.trades[3] == -1
+    ok = np.arange(8) != 3
+    np.testing.assert_array_equal(res.returns[ok], good.returns[ok])
+    np.testing.assert_array_equal(res.failed, [3])
+
+
+@pytest.mark.slow
+def test_paths_file_is_memory_mapped_by_spawned_workers(tmp_path):
+    ps = _paths(n=4, length=120)
+    ps.save(tmp_path / "p.npz")
+    res = backtest_paths(SmaCross, str(tmp_path / "p.npz"), backend="process", workers=1,
+                         start_method="spawn", progress=False, params={"fast": 5, "slow": 20})
+    want = backtest_paths(SmaCross, ps, backend="serial", progress=False,
+                          params={"fast": 5, "slow": 20})
+    np.testing.assert_array_equal(res.returns, want.returns)
+
+
+def test_worker_memory_map_source_reads_the_saved_paths(tmp_path):
+    """What a spawned worker does: map the PathSet file and run its chunk of path indices."""
+    from diffbt.bt import runner
+
+    ps = _paths(n=3, length=80)
+    source = runner._memmap_source(ps, str(tmp_path))  # in-memory PathSet -> temporary file
+    assert source[0] == "memmap"
+    spec = runner._Spec(
+        strategy=SmaCross, params={}, cash=1e5, commission=0.0, slippage=0.0, sizer=None,
+        analyzers=(), fast=True, timeout=None, index=ps.index, assets=ps.assets,
+        datetimes=runner.bt_datetimes(ps.index), regimes=ps.regimes)
+    runner._init_worker(spec, source)
+    try:
+        out = runner._run_chunk_worker(1, 3)
+    finally:
+        runner._WORKER.clear()
+    want = backtest_paths(SmaCross, ps, backend="serial", progress=False)
+    prev = np.concatenate([np.full((2, 1), 1e5), out["values"][:, :-1]], axis=1)
+    np.testing.assert_array_equal(out["values"] / prev - 1, want.returns[1:3])
+
+
+def test_progress_callback_and_analyzers():
+    calls = []
+    res = backtest_paths(SmaCross, _paths(n=3, length=100), real=_real(100), backend="serial",
+                         progress=lambda done, total: calls.append((done, total)),
+                         analyzers={"dd": bt.analyzers.DrawDown})
+    assert calls[-1] == (4, 4) and [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert set(res.analyses[0]) == {"dd"} and "max" in res.analyses[0]["dd"]
+    assert res.real_analyses["dd"]["max"]["drawdown"] >= 0
+
+
+def test_timeout_fails_only_the_slow_path():
+    res = backtest_paths(Sleepy, _paths(n=3, length=100), backend="serial", progress=False,
+                         timeout=0.5)
+    assert [e.index for e in res.errors] == [1] and "TimeoutError" in res.errors[0].message
+
+
+def test_to_frame_and_periods_per_year():
+    res = backtest_paths(SmaCross, _paths(n=2, length=60, regimes=False), backend="serial",
+                         progress=False)
+    frame = res.to_frame()
+    assert frame.shape == (60, 2) and frame.index.equals(res.index) and res.regimes is None
+    assert res.periods_per_year == 252
+    assert periods_per_year(pd.date_range("2024-01-01", periods=500, freq="h")) == 24 * 365
+    assert periods_per_year(pd.date_range("2024-01-01", periods=100, freq="D")) == 365
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(TypeError, match="Strategy"):
+        backtest_paths(object, _paths(n=1, length=30), progress=False)
+    with pytest.raises(ValueError, match="backend"):
+        backtest_paths(SmaCross, _paths(n=1, length=30), backend="dask", progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed")
+def test_ray_backend_equals_serial():
+    import ray
+
+    ps = _paths(n=6, length=150)
+    try:
+        res = backtest_paths(FailsOnPath3, ps, backend="ray", workers=2, chunk_size=2,
+                             progress=False)
+    finally:
+        ray.shutdown()
+    want = backtest_paths(FailsOnPath3, ps, backend="serial", progress=False)
+    np.testing.assert_array_equal(res.returns, want.returns)
+    assert [e.index for e in res.errors] == [3]
