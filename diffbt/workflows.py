@@ -173,7 +173,7 @@ def evaluate_quality(real: Market, synthetic: PathSet | None, *, out_dir: str | 
     Writes ``quality.json`` (generator -> {fact -> distance}) and ``quality.png``.
     """
     from diffbt.metrics.facts import compare
-    from diffbt.report.plots import facts_figure
+    from diffbt.report.plots import quality_figure
 
     sets: dict[str, PathSet] = {}
     length = len(real)
@@ -197,7 +197,7 @@ def evaluate_quality(real: Market, synthetic: PathSet | None, *, out_dir: str | 
                for name in table.columns}
     atomic_write_text(out / "quality.json", json.dumps(_jsonable(quality), indent=2))
     atomic_write_text(out / "quality.csv", table.to_csv(index_label="fact"))
-    fig = facts_figure(table)
+    fig = quality_figure(table)
     fig.savefig(out / "quality.png", dpi=110, bbox_inches="tight")
     return quality
 

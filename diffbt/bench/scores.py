@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ def gru_init(seed: int, n_in: int, hidden: int, n_out: int) -> np.ndarray:
     ])
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def gru_unpack(theta, n_in, hidden, n_out):
     """Views ``(W_g, b_g, W_c, b_c, W_o, b_o)`` into a flat parameter (or gradient) vector."""
     k = n_in + hidden
@@ -96,7 +97,7 @@ def gru_unpack(theta, n_in, hidden, n_out):
     return wg, bg, wc, bc, wo, bo
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _gru_forward_nb(theta, x, hidden, n_out, hs, rs, us, cs):
     """TF1 GRU over ``x (B, L, F)``; fills ``hs (B, L+1, H)`` (``hs[:, 0] = 0``), gates."""
     batch, length, n_in = x.shape
@@ -128,7 +129,7 @@ def _gru_forward_nb(theta, x, hidden, n_out, hs, rs, us, cs):
                 hs[b, t + 1, j] = u * hs[b, t, j] + (1.0 - u) * cs[b, t, j]
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _gru_backward_nb(theta, x, hs, rs, us, cs, dh_out, grad):
     """Adds to ``grad`` the gradient given ``dh_out (B, L, H)`` = dLoss/d``hs[:, 1:]``."""
     batch, length, n_in = x.shape
@@ -177,7 +178,7 @@ def _gru_backward_nb(theta, x, hs, rs, us, cs, dh_out, grad):
                 dh[i] = s
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _adam_nb(theta, grad, m, v, step, lr):
     """TF1 ``AdamOptimizer`` update (epsilon-hat form), ``step`` counted from 1."""
     b1, b2, eps = 0.9, 0.999, 1e-8
@@ -189,7 +190,7 @@ def _adam_nb(theta, grad, m, v, step, lr):
         theta[i] -= lr_t * m[i] / (math.sqrt(v[i]) + eps)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _last_logits_nb(theta, x, hidden):
     """Logits ``(B,)`` of the head on the last hidden state."""
     batch, length, n_in = x.shape
@@ -208,7 +209,7 @@ def _last_logits_nb(theta, x, hidden):
     return out
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _step_preds_nb(theta, x, hidden):
     """Sigmoid outputs ``(B, L)`` of the head on every hidden state."""
     batch, length, n_in = x.shape
@@ -228,7 +229,7 @@ def _step_preds_nb(theta, x, hidden):
     return out
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _disc_loss_grad_nb(theta, x, hidden, label, grad):
     """Mean BCE of the last-state logits against ``label``; adds its gradient to ``grad``."""
     batch, length, n_in = x.shape
@@ -256,7 +257,7 @@ def _disc_loss_grad_nb(theta, x, hidden, label, grad):
     return loss / batch
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _pred_loss_grad_nb(theta, x, y, hidden, grad):
     """Mean absolute error of the per-step sigmoid outputs against ``y (B, L)``."""
     batch, length, n_in = x.shape
@@ -288,7 +289,7 @@ def _pred_loss_grad_nb(theta, x, y, hidden, grad):
     return loss / n
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _train_disc_nb(theta, xr, xf, idx_r, idx_f, hidden, lr):
     """Adam on ``BCE(real, 1) + BCE(fake, 0)``; row ``k`` of ``idx_*`` is batch ``k``."""
     m = np.zeros_like(theta)
@@ -311,7 +312,7 @@ def _train_disc_nb(theta, xr, xf, idx_r, idx_f, hidden, lr):
     return theta
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _train_pred_nb(theta, x, y, idx, hidden, lr):
     """Adam on the per-step MAE; row ``k`` of ``idx`` is batch ``k``."""
     m = np.zeros_like(theta)
@@ -343,6 +344,14 @@ def _run_seeds(seed: int, runs: int) -> list[int]:
     return [int(seed) + r for r in range(runs)]
 
 
+def _map(fn: Callable[[int], float], seeds: list[int], workers: int) -> np.ndarray:
+    """``fn`` over the seeds, in ``workers`` threads (the kernels release the GIL)."""
+    if workers <= 1 or len(seeds) == 1:
+        return np.array([fn(s) for s in seeds])
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return np.array(list(pool.map(fn, seeds)))
+
+
 def _first_differences(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dr, df = np.diff(real, axis=1), np.diff(fake, axis=1)
     scale = dr.reshape(-1, dr.shape[2]).std(axis=0)
@@ -354,14 +363,15 @@ def _first_differences(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _discriminative_runs(real: np.ndarray, fake: np.ndarray, *, runs: int, iterations: int,
-                         seed: int, diff: bool, batch_size: int = 128) -> np.ndarray:
+                         seed: int, diff: bool, batch_size: int = 128,
+                         workers: int = 1) -> np.ndarray:
     if diff:
         real, fake = _first_differences(real, fake)
     real, fake = np.ascontiguousarray(real), np.ascontiguousarray(fake)
     feats = real.shape[2]
     hidden = max(feats // 2, 1)
-    out = np.empty(runs)
-    for k, s in enumerate(_run_seeds(seed, runs)):
+
+    def one(s: int) -> float:
         rng = np.random.default_rng(s)
         pr, pf = rng.permutation(len(real)), rng.permutation(len(fake))
         nr, nf = int(len(real) * 0.8), int(len(fake) * 0.8)
@@ -372,8 +382,9 @@ def _discriminative_runs(real: np.ndarray, fake: np.ndarray, *, runs: int, itera
         theta = _train_disc_nb(theta, tr_r, tr_f, idx_r, idx_f, hidden, 1e-3)
         correct = ((_last_logits_nb(theta, te_r, hidden) > 0).sum()
                    + (_last_logits_nb(theta, te_f, hidden) <= 0).sum())
-        out[k] = abs(correct / (len(te_r) + len(te_f)) - 0.5)
-    return out
+        return abs(correct / (len(te_r) + len(te_f)) - 0.5)
+
+    return _map(one, _run_seeds(seed, runs), workers)
 
 
 def discriminative_score(real, fake, *, iterations: int = 2000, seed: int = 0,
@@ -406,7 +417,7 @@ def discriminative_score(real, fake, *, iterations: int = 2000, seed: int = 0,
 
 
 def _predictive_runs(real: np.ndarray, fake: np.ndarray, *, runs: int, iterations: int,
-                     seed: int, batch_size: int = 128) -> np.ndarray:
+                     seed: int, batch_size: int = 128, workers: int = 1) -> np.ndarray:
     feats = real.shape[2]
     if feats < 2:
         raise ValueError("the predictive score needs at least 2 features")
@@ -415,13 +426,14 @@ def _predictive_runs(real: np.ndarray, fake: np.ndarray, *, runs: int, iteration
     fy = np.ascontiguousarray(fake[:, 1:, feats - 1])
     rx = np.ascontiguousarray(real[:, :-1, : feats - 1])
     ry = real[:, 1:, feats - 1]
-    out = np.empty(runs)
-    for k, s in enumerate(_run_seeds(seed, runs)):
+
+    def one(s: int) -> float:
         rng = np.random.default_rng(s)
         idx = _batches(rng, len(fake), min(batch_size, len(fake)), iterations)
         theta = _train_pred_nb(gru_init(s, feats - 1, hidden, 1), fx, fy, idx, hidden, 1e-3)
-        out[k] = np.abs(_step_preds_nb(theta, rx, hidden) - ry).mean()
-    return out
+        return float(np.abs(_step_preds_nb(theta, rx, hidden) - ry).mean())
+
+    return _map(one, _run_seeds(seed, runs), workers)
 
 
 def predictive_score(real, fake, *, iterations: int = 5000, seed: int = 0) -> float:
@@ -504,9 +516,9 @@ def memorisation(real_windows, synthetic_windows, *, window: int,
         synthetic one; ``frac_closer_than_real_p05``: share of synthetic windows nearer to
         the real data than the real 5th percentile (a generator that copies scores 1).
     """
-    r = torch.as_tensor(_windows(real_windows, "real_windows")).reshape(
+    r = torch.tensor(_windows(real_windows, "real_windows")).reshape(
         len(real_windows), -1)
-    s = torch.as_tensor(_windows(synthetic_windows, "synthetic_windows")).reshape(
+    s = torch.tensor(_windows(synthetic_windows, "synthetic_windows")).reshape(
         len(synthetic_windows), -1)
     if r.shape[1] != s.shape[1]:
         raise ValueError("real and synthetic windows have different shapes")
@@ -560,7 +572,7 @@ SCORES = ("disc", "pred", "corr", "disc_strong", "disc_strong_diff")
 
 def score_all(real, fake, *, runs: int = 5, seed: int = 0, strong: bool = True,
               strong_iterations: int = 10_000, iterations: int = 2000,
-              pred_iterations: int = 5000,
+              pred_iterations: int = 5000, workers: int = 1,
               progress: Progress | None = None) -> dict[str, dict]:
     """All scores, ``runs`` times each, summarised by :func:`summarise`.
 
@@ -577,6 +589,8 @@ def score_all(real, fake, *, runs: int = 5, seed: int = 0, strong: bool = True,
         same on standardised first differences).
     iterations, pred_iterations : int
         Published: 2,000 and 5,000.
+    workers : int
+        Threads over runs (numba kernels without the GIL); results do not depend on it.
     progress : callable, optional
         Called with the name of each score as it starts.
 
@@ -597,17 +611,19 @@ def score_all(real, fake, *, runs: int = 5, seed: int = 0, strong: bool = True,
     out: dict[str, dict] = {}
     note("disc")
     out["disc"] = summarise(_discriminative_runs(r, f, runs=runs, iterations=iterations,
-                                                 seed=seed, diff=False))
+                                                 seed=seed, diff=False, workers=workers))
     note("pred")
     out["pred"] = summarise(_predictive_runs(r, f, runs=runs, iterations=pred_iterations,
-                                             seed=seed))
+                                             seed=seed, workers=workers))
     note("corr")
     out["corr"] = summarise([correlational_score(r, f, seed=seed + k) for k in range(runs)])
     if strong:
         note("disc_strong")
         out["disc_strong"] = summarise(_discriminative_runs(
-            r, f, runs=runs, iterations=strong_iterations, seed=seed, diff=False))
+            r, f, runs=runs, iterations=strong_iterations, seed=seed, diff=False,
+            workers=workers))
         note("disc_strong_diff")
         out["disc_strong_diff"] = summarise(_discriminative_runs(
-            r, f, runs=runs, iterations=strong_iterations, seed=seed, diff=True))
+            r, f, runs=runs, iterations=strong_iterations, seed=seed, diff=True,
+            workers=workers))
     return out

@@ -203,6 +203,7 @@ def run_stocks(
     quick: bool = False,
     references: bool = True,
     seed: int = 0,
+    workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Train, sample and score the Stocks benchmark; optionally write the results to ``out``.
@@ -225,6 +226,8 @@ def run_stocks(
         Also score real data against itself and real data plus N(0, 0.02) noise.
     seed : int
         Seeds training, sampling and scoring.
+    workers : int
+        Threads for the scores (over runs).
     progress : callable, optional
         Receives a line of text at each stage.
 
@@ -278,7 +281,8 @@ def run_stocks(
     for name, fake in rows.items():
         note(f"scoring {name} ({runs} runs)")
         t0 = time.perf_counter()
-        scores[name] = score_all(real, fake, runs=runs, seed=seed + 100, **iters)
+        scores[name] = score_all(real, fake, runs=runs, seed=seed + 100, workers=workers,
+                                 **iters)
         score_s[name] = time.perf_counter() - t0
     mem = memorisation(real, synth, window=real.shape[1])
     mem_noise = memorisation(real, rows["real + N(0, 0.02)"], window=real.shape[1]) \
@@ -363,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sampler-steps", type=int, default=None)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=2, help="torch threads and score worker threads")
     p.add_argument("--no-references", action="store_true",
                    help="skip the real-vs-real and noise reference rows")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny settings")
@@ -373,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_stocks(a.data, out=a.out, arch=a.arch, steps=a.steps, sampler=a.sampler,
                             sampler_steps=a.sampler_steps, runs=a.runs, quick=a.quick,
-                            references=not a.no_references, seed=a.seed)
+                            references=not a.no_references, seed=a.seed,
+                            workers=a.threads)
     except FileNotFoundError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

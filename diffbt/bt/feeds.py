@@ -30,6 +30,7 @@ __all__ = [
     "array_feed_class",
     "bar_timeframe",
     "bt_datetimes",
+    "feed_market",
     "market_feeds",
     "pandas_feed_class",
     "path_feeds",

@@ -142,27 +142,6 @@ def norm_cdf_nb(x):
 
 
 @njit(cache=True)
-def quantile_sorted_nb(s, q):
-    """numpy's default ("linear") quantile of an already sorted 1-d array without NaN."""
-    n = s.shape[0]
-    if n == 0:
-        return np.nan
-    v = (n - 1) * q
-    if v >= n - 1:
-        return s[n - 1]
-    if v < 0:
-        return s[0]
-    lo = int(math.floor(v))
-    t = v - lo
-    a = s[lo]
-    b = s[lo + 1]
-    d = b - a
-    if t >= 0.5:
-        return b - d * (1.0 - t)
-    return a + d * t
-
-
-@njit(cache=True)
 def _sift_down_nb(h, size, sign):
     """Restore a heap whose root changed. ``sign=1``: max-heap; ``sign=-1``: min-heap."""
     i = 0
@@ -253,34 +232,6 @@ def quantile_tails_nb(lo, hi, n, q):
     if t >= 0.5:
         return b - d * (1.0 - t)
     return a + d * t
-
-
-@njit(cache=True)
-def mean_std_1d_nb(x):
-    """Mean and sample std (ddof=1) of a 1-d array without NaN, two-pass like pandas.
-
-    A constant array gets a standard deviation of exactly 0.
-    """
-    n = x.shape[0]
-    if n == 0:
-        return np.nan, np.nan
-    s = 0.0
-    lo = x[0]
-    hi = x[0]
-    for i in range(n):
-        s += x[i]
-        lo = min(lo, x[i])
-        hi = max(hi, x[i])
-    m = s / n
-    if n < 2:
-        return m, np.nan
-    if lo == hi:
-        return m, 0.0
-    ss = 0.0
-    for i in range(n):
-        d = x[i] - m
-        ss += d * d
-    return m, math.sqrt(ss / (n - 1))
 
 
 @njit(cache=True)

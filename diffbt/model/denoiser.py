@@ -3,7 +3,10 @@
 All assets and features are channels of one tensor ``(batch, assets*features, window)``, and
 every convolution mixes all channels, so the net models the assets jointly. Time and label
 conditions enter through FiLM (per-channel scale and shift) in each residual block; a context
-prefix enters as extra input channels (known values times mask, and the mask).
+prefix enters as extra input channels (known values times mask, and the mask). With
+``stride > 1`` the residual blocks run on a time-downsampled stream (a strided conv in, a
+transposed conv out, plus a full-resolution skip), which is what makes the default net cheap
+enough to train on a 2-core CPU.
 """
 
 from __future__ import annotations

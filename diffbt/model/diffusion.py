@@ -72,7 +72,7 @@ class DiffusionConfig:
     n_regimes: int = 0
     jumps: bool = False
     context: bool = True
-    stride: int = 1
+    stride: int = 4
 
     def __post_init__(self) -> None:
         for name in ("channels", "window", "hidden", "n_blocks", "timesteps", "n_regimes",

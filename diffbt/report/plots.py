@@ -23,6 +23,7 @@ __all__ = [
     "metric_histograms",
     "percentile_bands",
     "price_fan",
+    "quality_figure",
 ]
 
 logger = logging.getLogger(__name__)
@@ -420,4 +421,34 @@ def facts_figure(
         ax.set_xlabel("lag")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def quality_figure(distances: pd.DataFrame, *, ax: Axes | None = None,
+                   title: str = "Stylized-facts distance to real data (lower is better)"
+                   ) -> Figure:
+    """Grouped bars: one group per fact, one bar per generator.
+
+    Parameters
+    ----------
+    distances : DataFrame
+        Rows facts, columns generators (``diffbt.metrics.facts.compare``). Each row is
+        divided by its largest value so facts on different scales share one axis.
+    """
+    if not isinstance(distances, pd.DataFrame) or distances.empty:
+        raise ValueError("distances must be a non-empty DataFrame (facts x generators)")
+    fig, ax = _new_axes(ax, (max(8.0, 0.9 * len(distances)), 4.5))
+    d = distances.astype(float)
+    scale = d.abs().max(axis=1).replace(0.0, 1.0)
+    rel = d.div(scale, axis=0)
+    n_gen = len(rel.columns)
+    width = 0.8 / n_gen
+    x = np.arange(len(rel))
+    for k, name in enumerate(rel.columns):
+        ax.bar(x + (k - (n_gen - 1) / 2) * width, rel[name].to_numpy(), width, label=str(name))
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(i) for i in rel.index], rotation=30, ha="right")
+    ax.set_ylabel("distance / worst generator")
+    ax.set_title(title)
+    ax.legend(fontsize="small", ncols=min(n_gen, 5))
     return fig

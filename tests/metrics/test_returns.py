@@ -167,3 +167,14 @@ def test_compute_rejects_infinite_returns():
 def test_compute_rejects_3d_input():
     with pytest.raises(DataError):
         compute(np.zeros((2, 3, 4)))
+
+
+def test_tail_selection_quantiles_equal_numpy_quantile():
+    rng = np.random.default_rng(0)
+    for n in [*range(1, 45), 252, 2521]:
+        for x in (rng.standard_t(3, n), np.round(rng.standard_t(3, n)), np.ones(n)):
+            k_lo = int(np.floor((n - 1) * 0.05)) + 2
+            k_hi = n - int(np.floor((n - 1) * 0.95))
+            lo, hi = _nb.tails_nb(x, k_lo, k_hi)
+            for q in (0.0, 0.01, 0.05, 0.95, 0.99, 1.0):
+                assert _nb.quantile_tails_nb(lo, hi, n, q) == np.quantile(x, q), (n, q)

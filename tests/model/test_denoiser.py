@@ -18,21 +18,27 @@ def test_default_denoiser_size_is_small():
     assert 300_000 <= n <= 1_000_000
 
 
-def test_denoiser_output_shape_any_length():
-    net = Denoiser(4, hidden=16, n_blocks=2, n_regimes=3, jumps=True)
-    for length in (8, 13):
+@pytest.mark.parametrize("stride, lengths", [(1, (8, 13)), (4, (8, 64))])
+def test_denoiser_output_shape(stride, lengths):
+    net = Denoiser(4, hidden=16, n_blocks=2, n_regimes=3, jumps=True, stride=stride)
+    for length in lengths:
         x = torch.randn(5, 4, length)
         out = net(x, torch.randint(0, 100, (5,)), None)
         assert out.shape == x.shape
+    if stride > 1:
+        with pytest.raises(ValueError, match="divisible"):
+            net(torch.randn(1, 4, 10), torch.tensor([1]))
 
 
-def test_denoiser_mixes_assets_across_channels():
-    # output channel of asset 0 must depend on the input channels of asset 1
-    net = Denoiser(4, hidden=16, n_blocks=2, attention=False, context=False)
+@pytest.mark.parametrize("stride", [1, 4])
+def test_denoiser_mixes_assets_across_channels(stride):
+    # output of asset 0 at bar 5 must depend on asset 1's inputs, at that bar and others
+    net = Denoiser(4, hidden=16, n_blocks=2, attention=False, context=False, stride=stride)
     _randomize(net)
-    x = torch.randn(1, 4, 8, requires_grad=True)
-    net(x, torch.tensor([10]))[0, 0].sum().backward()
-    assert x.grad[0, 2:].abs().sum() > 0
+    x = torch.randn(1, 4, 16, requires_grad=True)
+    net(x, torch.tensor([10]))[0, 0, 5].backward()
+    assert x.grad[0, 2:, 5].abs().sum() > 0
+    assert x.grad[0, 2:, 12].abs().sum() > 0
 
 
 def test_denoiser_labels_change_output_and_null_is_distinct():

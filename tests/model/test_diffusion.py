@@ -35,6 +35,8 @@ def test_config_defaults_are_v_prediction_cosine_and_json_roundtrip():
     ({"dropout": 1.0}, "dropout"),
     ({"n_regimes": -1}, "n_regimes"),
     ({"jumps": 1}, "jumps"),
+    ({"window": 10, "stride": 4}, "divisible"),
+    ({"stride": 0}, "stride"),
 ])
 def test_config_rejects_bad_values(kw, match):
     with pytest.raises(ValueError, match=match):
