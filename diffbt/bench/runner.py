@@ -136,6 +136,33 @@ def bench_runner(n_paths: int, length: int, *, max_workers: int = 2,
     return rows
 
 
+def bench_ray(n_paths: int, length: int, *, workers: int = 2) -> list[tuple[str, str]]:
+    """Ray backend on a local cluster: start-up, then paths/s on a warm cluster."""
+    try:
+        import ray
+    except ImportError:
+        return [("backtest_paths, backend=ray", "skipped (ray not installed)")]
+    from diffbt.bt import backtest_paths
+
+    SmaCross = _strategies().SmaCross  # noqa: N806
+    paths = bootstrap_paths(datasets.load(), n_paths, length)
+    try:
+        t0 = time.perf_counter()
+        backtest_paths(SmaCross, paths.subset(slice(0, 2)), backend="ray", workers=workers,
+                       progress=False)
+        start = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = backtest_paths(SmaCross, paths, backend="ray", workers=workers, progress=False)
+        wall = time.perf_counter() - t0
+    finally:
+        ray.shutdown()
+    if res.errors:
+        raise RuntimeError(f"ray benchmark run failed: {res.errors[0].message}")
+    return [(f"backtest_paths, backend=ray, {workers} workers (local cluster, warm)",
+             f"{n_paths / wall:.1f} paths/s ({wall:.1f} s wall; first call incl. start-up "
+             f"{start:.1f} s)")]
+
+
 def _per_bar(model, market: Market, bars: np.ndarray, **kw) -> float:
     """Seconds per forecast when the model is called once per bar on the history so far."""
     t0 = time.perf_counter()
@@ -192,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bars", type=int, default=252)
     ap.add_argument("--max-workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1, help="interleaved repeats, best kept")
+    ap.add_argument("--ray", action="store_true", help="also time backend='ray'")
     ap.add_argument("--diffusion", action="store_true", help="also time a tiny diffusion model")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -200,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"best of {args.repeats}")]
     rows += bench_runner(args.paths, args.bars, max_workers=args.max_workers,
                          repeats=args.repeats)
+    if args.ray:
+        rows += bench_ray(args.paths, args.bars, workers=args.max_workers)
     rows += bench_forecasts(diffusion=args.diffusion)
     print("| measure | value |")
     print("|---|---|")

@@ -108,6 +108,46 @@ def load_stocks(path: str | Path = DEFAULT_DATA, *, window: int = WINDOW) -> np.
     return np.ascontiguousarray(win.transpose(0, 2, 1))
 
 
+# representation -----------------------------------------------------------------------
+
+
+class WindowWhitener:
+    """PCA whitening of flattened windows: the diffusion model works on ``z``.
+
+    ``z = ((w - mu) V) / sqrt(max(lambda, floor))`` over the ``L * F`` flattened window, with
+    ``V, lambda`` the eigenvectors and eigenvalues of the real windows' covariance. Every
+    direction (the price level, the within-window trend, the day-to-day moves, the spreads
+    between the price columns) gets unit variance, so the network's errors in the small
+    directions are scaled back down on decoding.
+
+    Parameters
+    ----------
+    windows : ndarray
+        ``(N, L, F)`` real windows.
+    floor : float
+        Lower bound on the eigenvalues (``Close`` and ``Adj_Close`` coincide, so some are 0).
+    """
+
+    def __init__(self, windows: np.ndarray, *, floor: float = 1e-8) -> None:
+        w = np.asarray(windows, dtype=np.float64)
+        self.shape = w.shape[1:]
+        flat = w.reshape(len(w), -1)
+        self.mean = flat.mean(0)
+        lam, vec = np.linalg.eigh(np.cov(flat, rowvar=False))
+        self.vectors = vec
+        self.scale = np.sqrt(np.maximum(lam, floor))
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """``(N, L, F)`` windows -> ``(N, L * F)`` whitened coordinates."""
+        flat = np.asarray(windows, dtype=np.float64).reshape(len(windows), -1)
+        return ((flat - self.mean) @ self.vectors) / self.scale
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`encode`: ``(N, L * F)`` -> ``(N, L, F)``."""
+        flat = (np.asarray(z, dtype=np.float64) * self.scale) @ self.vectors.T + self.mean
+        return flat.reshape(len(z), *self.shape)
+
+
 # model --------------------------------------------------------------------------------
 
 

@@ -423,6 +423,16 @@ def backtest_paths(
     Returns
     -------
     BacktestResult
+
+    Notes
+    -----
+    A strategy exception (or a `timeout`) fails only its path: the others run, and
+    ``result.errors`` lists ``PathError(index, message, traceback)``. A worker process that
+    dies outright (segfault, ``os._exit``) breaks the process pool: the paths that were lost
+    are re-run one at a time in a fresh one-worker pool, so only the path that crashed is
+    reported ("worker process died ..."); the others still give results.
+    Under ``fork``, a parent that has already run multi-threaded torch code should pass
+    ``start_method="spawn"`` (or ``"forkserver"``) when the strategy calls a torch model.
     """
     t0 = time.perf_counter()
     if isinstance(paths, str | os.PathLike):
@@ -510,24 +520,47 @@ def _run_process(spec: _Spec, paths: PathSet, chunks: list[tuple[int, int]], wor
     ctx = mp.get_context(method)
     with tempfile.TemporaryDirectory(prefix="diffbt-bt-") as tmp:
         source = paths.values if method == "fork" else _memmap_source(paths, tmp)
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(spec, source)) as pool:
-            futures = {pool.submit(_run_chunk_worker, s, e): (s, e) for s, e in chunks}
-            run_real()
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    s, e = futures[fut]
-                    try:
-                        collect(fut.result())
-                    except BrokenProcessPool as exc:
-                        msg = f"worker process died ({exc})"
-                        collect(_failed_chunk(s, e, paths.length, msg))
-                    except Exception as exc:  # noqa: BLE001
-                        collect(_failed_chunk(s, e, paths.length,
-                                              f"{type(exc).__name__}: {exc}",
-                                              traceback.format_exc()))
+
+        def pool(n_workers: int) -> ProcessPoolExecutor:
+            return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
+                                       initializer=_init_worker, initargs=(spec, source))
+
+        with pool(min(workers, len(chunks))) as ex:
+            broken = _drain(ex, chunks, collect, paths.length, run_real)
+        # A worker died (segfault, os._exit): re-run those paths one at a time in a
+        # one-worker pool; the first unfinished path when it breaks again is the culprit.
+        todo = [(i, i + 1) for s, e in broken for i in range(s, e)]
+        while todo:
+            with pool(1) as ex:
+                broken = _drain(ex, todo, collect, paths.length)
+            if not broken:
+                break
+            culprit = broken[0]
+            collect(_failed_chunk(*culprit, paths.length, "worker process died while running "
+                                  "this path (crash or os._exit in the strategy)"))
+            todo = broken[1:]
+
+
+def _drain(ex: ProcessPoolExecutor, chunks: list[tuple[int, int]], collect: Callable,
+           length: int, run_real: Callable | None = None) -> list[tuple[int, int]]:
+    """Run chunks on a pool; return those lost to a broken pool, in submission order."""
+    futures = {ex.submit(_run_chunk_worker, s, e): (s, e) for s, e in chunks}
+    if run_real is not None:
+        run_real()
+    broken = []
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            s, e = futures[fut]
+            try:
+                collect(fut.result())
+            except BrokenProcessPool:
+                broken.append((s, e))
+            except Exception as exc:  # noqa: BLE001
+                collect(_failed_chunk(s, e, length, f"{type(exc).__name__}: {exc}",
+                                      traceback.format_exc()))
+    return sorted(broken)
 
 
 def _failed_chunk(s: int, e: int, length: int, msg: str, tb: str = "") -> dict[str, Any]:

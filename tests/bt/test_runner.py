@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 
 import backtrader as bt
@@ -38,6 +39,15 @@ class FailsOnPath3(SmaCross):
     def next(self) -> None:
         if self.data.p.regime == "r3" and len(self) > 50:
             raise RuntimeError("boom on path 3")
+        super().next()
+
+
+class CrashesOnPath3(SmaCross):
+    """Kills its worker process outright on path 3 (like a segfault in native code)."""
+
+    def next(self) -> None:
+        if self.data.p.regime == "r3" and len(self) > 50:
+            os._exit(3)
         super().next()
 
 
@@ -113,6 +123,17 @@ def test_a_failing_path_is_reported_and_the_others_run():
     ok = np.arange(8) != 3
     np.testing.assert_array_equal(res.returns[ok], good.returns[ok])
     np.testing.assert_array_equal(res.failed, [3])
+
+
+@pytest.mark.slow
+def test_a_crashing_worker_fails_only_its_path():
+    ps = _paths(n=8, length=120)
+    res = backtest_paths(CrashesOnPath3, ps, backend="process", workers=2, chunk_size=2,
+                         progress=False)
+    good = backtest_paths(SmaCross, ps, backend="serial", progress=False)
+    assert [e.index for e in res.errors] == [3] and "worker process died" in res.errors[0].message
+    ok = np.arange(8) != 3
+    np.testing.assert_array_equal(res.returns[ok], good.returns[ok])
 
 
 @pytest.mark.slow

@@ -1,0 +1,373 @@
+"""Quality of the diffusion generator: against the baselines, conditioning, seams, forecasts.
+
+    python -m diffbt.bench.quality --dataset sp500_nasdaq --train-end 2014-12-31 --out DIR
+    python -m diffbt.bench.quality --crypto ../shared/data/crypto_binance_1h_2024_2026 --out DIR
+
+Each check is a function returning plain numbers, so tests can run them on tiny models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from diffbt.data.features import to_features
+from diffbt.data.labels import REGIMES, VOLS
+from diffbt.data.market import Market
+from diffbt.generate.generator import MarketGenerator
+from diffbt.generate.pathset import PathSet
+
+__all__ = [
+    "baseline_table",
+    "crps_samples",
+    "forecast_check",
+    "garch_forecast_samples",
+    "jump_check",
+    "regime_check",
+    "sampler_curve",
+    "seam_check",
+]
+
+
+# -- against the baselines --------------------------------------------------------------------
+def baseline_table(gen: MarketGenerator, train: Market, test: Market, *, n_paths: int = 200,
+                   seed: int = 0, sampler_steps: int | None = 20) -> pd.DataFrame:
+    """Stylized-facts distances to `test` of diffusion paths and the four baselines.
+
+    Paths have the length of `test` and start at the end of `train`.
+    """
+    from diffbt.generate.baselines import GBM, BlockBootstrap, GarchT, MertonJumpDiffusion
+    from diffbt.metrics.facts import compare
+
+    length = len(test)
+    sets: dict[str, PathSet] = {
+        "diffusion": gen.sample(n_paths, length, seed=seed, sampler_steps=sampler_steps)}
+    for name, cls in (("gbm", GBM), ("merton", MertonJumpDiffusion),
+                      ("garch", GarchT), ("bootstrap", BlockBootstrap)):
+        sets[name] = cls().fit(train).sample(n_paths, length, seed=seed)
+    return compare(test, sets)
+
+
+# -- regime conditioning ----------------------------------------------------------------------
+def _window_features(ret: np.ndarray) -> np.ndarray:
+    """Summary features of return windows (n, L, A): per-asset sum, mean |r|, std."""
+    return np.concatenate([ret.sum(axis=1), np.abs(ret).mean(axis=1), ret.std(axis=1)], axis=1)
+
+
+def _fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int = 0):
+    """Multinomial logistic regression (LBFGS); returns a predict function."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-12
+    xt = torch.as_tensor((x - mu) / sd, dtype=torch.float64)
+    yt = torch.as_tensor(y, dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    w = (0.01 * torch.randn(x.shape[1], n_classes, generator=g, dtype=torch.float64)
+         ).requires_grad_()
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xt @ w + b, yt) + 1e-4 * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+    def predict(xn: np.ndarray) -> np.ndarray:
+        z = torch.as_tensor((xn - mu) / sd, dtype=torch.float64)
+        with torch.no_grad():
+            return (z @ w + b).argmax(dim=1).numpy()
+
+    return predict
+
+
+def regime_check(gen: MarketGenerator, train: Market, *, n_per_regime: int = 100,
+                 guidance: float | None = None, seed: int = 0,
+                 sampler_steps: int | None = 20) -> dict[str, Any]:
+    """Share of generated windows a classifier trained on real windows assigns to the regime
+    asked for.
+
+    The classifier (multinomial logistic regression on per-asset window sum, mean |r| and std
+    of log returns) is trained on the real training windows and their regime labels.
+    """
+    w = gen.config.window
+    ret = to_features(train.select(gen.assets).values)[..., 0]
+    windows = np.stack([ret[s:s + w] for s in range(0, len(ret) - w + 1)])
+    trend, vol = gen.regimes.label_windows(windows)
+    labels = trend * len(VOLS) + vol
+    predict = _fit_softmax(_window_features(windows), labels, len(REGIMES), seed)
+    real_acc = float(np.mean(predict(_window_features(windows)) == labels))
+    out: dict[str, Any] = {"classifier_train_accuracy": real_acc, "per_regime": {}}
+    hits = total = 0
+    for k, name in enumerate(REGIMES):
+        ps = gen.sample(n_per_regime, w, regime=name, seed=seed + k, guidance=guidance,
+                        sampler_steps=sampler_steps)
+        r = ps.log_returns()
+        pred = predict(_window_features(r))
+        acc = float(np.mean(pred == k))
+        out["per_regime"][name] = acc
+        hits += int(np.sum(pred == k))
+        total += len(pred)
+    out["accuracy"] = hits / total
+    # the marginal "trend only" labels that users most often ask for
+    return out
+
+
+# -- jump conditioning ------------------------------------------------------------------------
+def jump_check(gen: MarketGenerator, train: Market, *, n: int = 300, seed: int = 0,
+               sampler_steps: int | None = 20) -> dict[str, float]:
+    """Jump bars per window: real windows with exactly k jumps vs samples asking for k."""
+    w = gen.config.window
+    det = gen.jumps
+    ret = to_features(train.select(gen.assets).values)[..., 0]
+    counts = det.count_windows(det.flags(ret), w)
+    out: dict[str, float] = {"real_share_windows_with_jumps": float(np.mean(counts > 0))}
+    for k in (0, 1):
+        ps = gen.sample(n, w, jumps=k, seed=seed + k, sampler_steps=sampler_steps)
+        r = ps.log_returns()
+        syn = np.array([det.count_windows(det.flags(x), len(x))[0] for x in r])
+        real_k = counts[counts == k]
+        out[f"real_jumps_per_window_k{k}"] = float(real_k.mean()) if len(real_k) else math.nan
+        out[f"synthetic_jumps_per_window_k{k}"] = float(syn.mean())
+    base = gen.sample(n, w, seed=seed + 7, sampler_steps=sampler_steps).log_returns()
+    syn_u = np.array([det.count_windows(det.flags(x), len(x))[0] for x in base])
+    out["synthetic_jumps_per_window_unconditioned"] = float(syn_u.mean())
+    out["real_jumps_per_window_all"] = float(counts.mean())
+    rate_real = out["real_jumps_per_window_k1"]
+    out["k1_rate_ratio"] = out["synthetic_jumps_per_window_k1"] / rate_real if rate_real else \
+        math.nan
+    return out
+
+
+# -- seams of long paths ----------------------------------------------------------------------
+def seam_check(gen: MarketGenerator, *, n_paths: int = 200, n_windows: int = 6, lags: int = 5,
+               seed: int = 0, sampler_steps: int | None = 20) -> dict[str, Any]:
+    """ACF of |returns| for pairs straddling a window seam vs pairs inside one window.
+
+    Also the mean |return| just after vs just before each seam (no jump in volatility).
+    """
+    w, k = gen.config.window, gen.config.context_bars
+    length = w + (n_windows - 1) * (w - k)
+    r = np.abs(gen.sample(n_paths, length, seed=seed, sampler_steps=sampler_steps)
+               .log_returns())  # (n, length-1, A); return j is bar j+1
+    seams = [w + i * (w - k) for i in range(n_windows - 1)]  # first bar of each new segment
+    ret_seams = {s - 1 for s in seams}  # return index of a seam's first new bar
+    z = (r - r.mean(axis=(0, 1))) / (r.std(axis=(0, 1)) + 1e-12)
+    out: dict[str, Any] = {"lags": list(range(1, lags + 1)), "across": [], "within": []}
+    n_ret = r.shape[1]
+    for lag in range(1, lags + 1):
+        idx = np.arange(n_ret - lag)
+        across = np.array([any(i < s <= i + lag for s in ret_seams) for i in idx])
+        prod = (z[:, idx] * z[:, idx + lag]).mean(axis=(0, 2))
+        out["across"].append(float(prod[across].mean()))
+        out["within"].append(float(prod[~across].mean()))
+    before = np.mean([r[:, s - 6:s - 1].mean() for s in ret_seams])
+    after = np.mean([r[:, s - 1:s + 4].mean() for s in ret_seams])
+    out["abs_return_after_over_before"] = float(after / before)
+    return out
+
+
+# -- forecasts --------------------------------------------------------------------------------
+def crps_samples(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """CRPS of an ensemble forecast: ``E|X - y| - 0.5 E|X - X'|`` per row.
+
+    samples (n, m), y (n,) -> (n,); the second term via the sorted-sample identity.
+    """
+    x = np.sort(samples, axis=1)
+    m = x.shape[1]
+    term1 = np.abs(x - y[:, None]).mean(axis=1)
+    i = np.arange(1, m + 1)
+    term2 = ((2 * i - m - 1) * x).sum(axis=1) / (m * m)
+    return term1 - term2
+
+
+def garch_forecast_samples(garch: Any, ret: np.ndarray, origins: np.ndarray, horizon: int,
+                           n_samples: int, seed: int = 0) -> np.ndarray:
+    """Simulated ``horizon``-bar log returns from a fitted `GarchT` at each origin.
+
+    The conditional variance is filtered through `ret` (the evaluation span, per asset) with
+    the training parameters: at origin t it uses returns <= t only.
+    Returns (len(origins), n_samples, n_assets).
+    """
+    from scipy import stats
+
+    p = garch.params
+    n_assets = ret.shape[1]
+    h = np.empty_like(ret)
+    h_t = np.asarray(p.h_next, dtype=float).copy()
+    for t in range(len(ret)):
+        h[t] = h_t  # variance of bar t given bars < t
+        eps = ret[t] - p.mu
+        h_t = p.omega + p.alpha * eps ** 2 + p.beta * h_t
+    h_after = p.omega + p.alpha * (ret - p.mu) ** 2 + p.beta * h  # variance of bar t+1
+    rng = np.random.default_rng(seed)
+    chol = np.linalg.cholesky(np.atleast_2d(p.corr) + 1e-12 * np.eye(n_assets))
+    nu = np.asarray(p.nu, dtype=float)
+    out = np.zeros((len(origins), n_samples, n_assets))
+    hv = np.repeat(h_after[origins][:, None, :], n_samples, axis=1)
+    for _ in range(horizon):
+        z = rng.standard_normal((len(origins), n_samples, n_assets)) @ chol.T
+        e = stats.t.ppf(stats.norm.cdf(z), nu) * np.sqrt((nu - 2) / nu)
+        eps = np.sqrt(hv) * e
+        out += p.mu + eps
+        hv = p.omega + p.alpha * eps ** 2 + p.beta * hv
+    return out
+
+
+def forecast_check(gen: MarketGenerator, train: Market, test: Market, *,
+                   horizons: Sequence[int] = (1, 6, 24), every: int = 24,
+                   n_samples: int = 100, seed: int = 0, sampler_steps: int | None = 20,
+                   interval: tuple[float, float] = (0.05, 0.95)) -> dict[str, Any]:
+    """Coverage of the 90 % interval and CRPS of log-return forecasts, diffusion vs GARCH-t.
+
+    Origins are every `every`-th bar of `test` (with the model's context taken from the end
+    of `train` and the test bars up to the origin); targets are the realised log returns of
+    each asset over the horizon.
+    """
+    from diffbt.generate.baselines import GarchT
+
+    k = gen.config.context_bars
+    hist = Market(np.concatenate([train.values[-(k + 1):], test.values]),
+                  train.index[-(k + 1):].append(test.index), train.assets)
+    garch = GarchT().fit(train)
+    ret_all = to_features(hist.values)[..., 0]  # return i = bar i+1 of hist
+    out: dict[str, Any] = {}
+    for h in horizons:
+        origins = np.arange(k, len(hist) - h, every)  # bar index in hist
+        feats = gen.scaler.transform(to_features(hist.values))
+        ctx = np.stack([feats[t - k:t] for t in origins])
+        ctx = np.repeat(ctx, n_samples, axis=0)
+        t0 = time.perf_counter()
+        gen_t = torch.Generator(device=gen.device).manual_seed(seed)
+        z = gen._continue(len(ctx), h, context=ctx, regime_ids=np.full(len(ctx), -1),
+                          regime_schedule=None, jumps=None, guidance=None, sampler="dpm",
+                          sampler_steps=sampler_steps, generator=gen_t)
+        elapsed = time.perf_counter() - t0
+        sim = gen.scaler.inverse(z)[..., 0].sum(axis=1).reshape(len(origins), n_samples, -1)
+        target = np.stack([ret_all[t:t + h].sum(axis=0) for t in origins])  # (n_o, A)
+        g = garch_forecast_samples(garch, ret_all, origins - 1, h, n_samples, seed)
+        row: dict[str, Any] = {"origins": int(len(origins)), "sample_s": elapsed}
+        for name, s in (("diffusion", sim), ("garch", g)):
+            lo, hi = np.quantile(s, interval, axis=1)
+            row[f"{name}_coverage"] = float(np.mean((target >= lo) & (target <= hi)))
+            crps = [crps_samples(s[:, :, a], target[:, a]).mean() for a in range(s.shape[2])]
+            row[f"{name}_crps"] = float(np.mean(crps))
+        out[f"h{h}"] = row
+    return out
+
+
+# -- sampler steps vs quality and time ---------------------------------------------------------
+def sampler_curve(gen: MarketGenerator, test: Market, *, n_paths: int = 100,
+                  steps: Sequence[int] = (5, 10, 20, 50, 100, 250), full: bool = True,
+                  seed: int = 0, sampler: str = "dpm") -> pd.DataFrame:
+    """Stylized-facts distances and time per sampler step count (and the full DDPM)."""
+    from diffbt.metrics.facts import compare
+
+    length = min(len(test), 4 * gen.config.window)
+    real = test.iloc(slice(0, length))
+    rows, sets = [], {}
+    configs = [(sampler, s) for s in steps] + ([("ddpm", None)] if full else [])
+    for name, s in configs:
+        t0 = time.perf_counter()
+        ps = gen.sample(n_paths, length, seed=seed, sampler=name, sampler_steps=s)
+        dt = time.perf_counter() - t0
+        label = f"{name}-{s if s else gen.config.timesteps}"
+        sets[label] = ps
+        rows.append({"sampler": label, "calls_per_window": s or gen.config.timesteps,
+                     "seconds": dt})
+    dist = compare(real, sets)
+    table = pd.DataFrame(rows).set_index("sampler")
+    table["mean_rel_distance"] = (dist.div(dist.max(axis=1).replace(0, 1), axis=0)).mean()
+    return table.join(dist.T)
+
+
+# -- command line -----------------------------------------------------------------------------
+def _load(args: argparse.Namespace) -> tuple[Market, Market, str]:
+    if args.crypto:
+        from diffbt.data.io import load_market
+
+        folder = Path(args.crypto)
+        files = sorted(folder.glob("*.csv"))
+        if not files:
+            raise SystemExit(f"reference data not found in {folder}; pass --crypto DIR")
+        market = load_market({f.stem.split("_")[1].replace("USDT", ""): f for f in files})
+        train, test = market.split_fraction(0.8)
+        return train, test, "crypto 1h (5 assets), first 80 % / last 20 %"
+    from diffbt.data import datasets
+
+    market = datasets.load(args.dataset)
+    train, test = market.split(args.train_end)
+    return train, test, f"{args.dataset}, train to {args.train_end}"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="sp500_nasdaq")
+    ap.add_argument("--train-end", default="2014-12-31")
+    ap.add_argument("--crypto", default=None, help="folder with the five Binance CSVs")
+    ap.add_argument("--model", default=None, help="use this fitted model instead of fitting")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--paths", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--checks", default="baselines,regimes,jumps,seams,sampler,forecast")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, test, label = _load(args)
+    results: dict[str, Any] = {"data": label, "train_bars": len(train), "test_bars": len(test)}
+    t0 = time.perf_counter()
+    if args.model:
+        gen = MarketGenerator.load(args.model)
+    else:
+        gen = MarketGenerator().fit(train, steps=args.steps, seed=args.seed)
+        gen.save(out / "model.safetensors")
+    results["fit_s"] = time.perf_counter() - t0
+    results["config"] = {k: v for k, v in vars(gen.config).items()}
+    checks = set(args.checks.split(","))
+    md = [f"# diffbt quality: {label}", "",
+          f"Command: `python -m diffbt.bench.quality {' '.join(argv or [])}`".rstrip(), "",
+          f"Fit: {results['fit_s']:.0f} s", ""]
+    if "baselines" in checks:
+        table = baseline_table(gen, train, test, n_paths=args.paths, seed=args.seed)
+        results["baselines"] = table.to_dict()
+        md += ["## Stylized-facts distance to the test span (lower is better)", "",
+               table.to_markdown(floatfmt=".4g"), ""]
+    if "regimes" in checks:
+        results["regimes"] = regime_check(gen, train, seed=args.seed)
+        md += ["## Regime conditioning", "", "```", json.dumps(results["regimes"], indent=1),
+               "```", ""]
+    if "jumps" in checks:
+        results["jumps"] = jump_check(gen, train, seed=args.seed)
+        md += ["## Jump conditioning", "", "```", json.dumps(results["jumps"], indent=1),
+               "```", ""]
+    if "seams" in checks:
+        results["seams"] = seam_check(gen, seed=args.seed)
+        md += ["## Seams of long paths", "", "```", json.dumps(results["seams"], indent=1),
+               "```", ""]
+    if "sampler" in checks:
+        curve = sampler_curve(gen, test, seed=args.seed)
+        results["sampler"] = curve.to_dict()
+        md += ["## Sampler steps vs quality and time", "", curve.to_markdown(floatfmt=".4g"),
+               ""]
+    if "forecast" in checks:
+        results["forecast"] = forecast_check(gen, train, test, seed=args.seed)
+        md += ["## Forecasts (90 % interval coverage, CRPS of log returns)", "",
+               pd.DataFrame(results["forecast"]).T.to_markdown(floatfmt=".4g"), ""]
+    (out / "quality.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / "quality.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return results
+
+
+if __name__ == "__main__":
+    main()
