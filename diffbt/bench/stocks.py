@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_DATA",
     "PUBLISHED",
     "MLPDenoiser",
+    "WindowWhitener",
     "build_diffusion",
     "load_stocks",
     "run_stocks",
@@ -174,8 +175,8 @@ class MLPDenoiser(nn.Module):
     ``forward(x, t, cond)`` with ``x`` ``(B, C, L)``; ``cond`` is ignored (unconditional).
     """
 
-    def __init__(self, channels: int, window: int, *, hidden: int = 768,
-                 n_blocks: int = 3) -> None:
+    def __init__(self, channels: int, window: int, *, hidden: int = 256,
+                 n_blocks: int = 4) -> None:
         super().__init__()
         self.channels, self.window = channels, window
         emb_dim = hidden // 2
@@ -215,7 +216,7 @@ def build_diffusion(arch: str = "mlp", *, channels: int = 6, window: int = WINDO
                               hidden=hidden or 96, n_blocks=n_blocks or 4)
         return GaussianDiffusion(cfg)
     cfg = DiffusionConfig(channels=channels, window=window, target=target, context=False,
-                          hidden=hidden or 768, n_blocks=n_blocks or 3)
+                          hidden=hidden or 256, n_blocks=n_blocks or 4)
     return GaussianDiffusion(cfg, model=MLPDenoiser(channels, window, hidden=cfg.hidden,
                                                     n_blocks=cfg.n_blocks))
 
@@ -234,6 +235,7 @@ def run_stocks(
     *,
     out: str | Path | None = None,
     arch: str = "mlp",
+    whiten: bool = False,
     steps: int = 8000,
     batch_size: int = 256,
     lr: float = 1e-3,
@@ -256,6 +258,9 @@ def run_stocks(
         Folder for ``stocks_synthetic.npy`` and ``stocks_scores.json``.
     arch, steps, batch_size, lr
         Model (see :func:`build_diffusion`) and training length.
+    whiten : bool
+        Train on :class:`WindowWhitener` coordinates instead of the windows scaled to
+        [-1, 1] (``"mlp"`` only).
     sampler, sampler_steps
         Sampler name and steps (None: the sampler's default, 20 for ``dpm``).
     runs : int
@@ -291,7 +296,14 @@ def run_stocks(
     n_params = sum(p.numel() for p in diffusion.model.parameters())
     tcfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup=min(200, steps // 10),
                        ema_decay=0.999, context_prob=0.0, val_every=0, ckpt_every=0, seed=seed)
-    x = torch.as_tensor(real.transpose(0, 2, 1) * 2.0 - 1.0, dtype=torch.float32)
+    if whiten and arch != "mlp":
+        raise ValueError("whiten needs arch='mlp' (the whitened window has no time axis)")
+    whitener = WindowWhitener(real) if whiten else None
+    if whitener is not None:
+        z = whitener.encode(real).reshape(len(real), real.shape[2], real.shape[1])
+    else:
+        z = real.transpose(0, 2, 1) * 2.0 - 1.0
+    x = torch.as_tensor(z, dtype=torch.float32)
     note(f"training {arch} ({n_params:,} parameters) for {steps} steps")
     t0 = time.perf_counter()
     last = [t0]
@@ -311,7 +323,11 @@ def run_stocks(
     samp = sample(result.ema, tuple(x.shape), sampler=sampler, steps=sampler_steps,
                   generator=g)
     sample_s = time.perf_counter() - t0
-    synth = ((samp.x.double().cpu().numpy() + 1.0) / 2.0).transpose(0, 2, 1).copy()
+    out_x = samp.x.double().cpu().numpy()
+    if whitener is not None:
+        synth = whitener.decode(out_x.reshape(len(out_x), -1))
+    else:
+        synth = ((out_x + 1.0) / 2.0).transpose(0, 2, 1).copy()
 
     rows = {"diffbt": synth}
     if references:
@@ -333,7 +349,7 @@ def run_stocks(
         "data": str(Path(data).resolve()),
         "windows": list(real.shape),
         "scaling": "min-max per column over the whole file, [0, 1]; synthetic not clipped",
-        "model": {"arch": arch, "parameters": n_params,
+        "model": {"arch": arch, "whiten": whiten, "parameters": n_params,
                   "diffusion": diffusion.config.to_dict(),
                   "train": {k: getattr(tcfg, k) for k in tcfg.__dataclass_fields__}},
         "train_seconds": train_s,
@@ -402,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="stock_data.csv")
     p.add_argument("--arch", default="mlp", choices=ARCHS)
+    p.add_argument("--whiten", action="store_true", help="train on PCA-whitened windows")
     p.add_argument("--steps", type=int, default=8000, help="training steps")
     p.add_argument("--sampler", default="dpm")
     p.add_argument("--sampler-steps", type=int, default=None)
@@ -415,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
-        report = run_stocks(a.data, out=a.out, arch=a.arch, steps=a.steps, sampler=a.sampler,
+        report = run_stocks(a.data, out=a.out, arch=a.arch, whiten=a.whiten, steps=a.steps,
+                            sampler=a.sampler,
                             sampler_steps=a.sampler_steps, runs=a.runs, quick=a.quick,
                             references=not a.no_references, seed=a.seed,
                             workers=a.threads)

@@ -75,11 +75,12 @@ class GeneratorConfig:
     overlap : int
         Bars of context carried from one window to the next in long paths (and the length
         of history a forecast conditions on). Defaults to ``window // 2``.
-    hidden, n_blocks, attention, dropout, timesteps, schedule, target
-        Diffusion model settings (see `diffbt.model.diffusion.DiffusionConfig`).
+    hidden, n_blocks, stride, attention, dropout, timesteps, schedule, target
+        Diffusion model settings (see `diffbt.model.diffusion.DiffusionConfig`; ``stride`` is
+        the network's time downsampling, `window` must be a multiple of it).
     steps, batch_size, lr
         Default training settings (``fit(steps=...)`` overrides).
-    stride : int
+    window_stride : int
         Step between training windows.
     jump_k : float
         Jump threshold in robust standard deviations (see `diffbt.data.labels`).
@@ -89,6 +90,7 @@ class GeneratorConfig:
     overlap: int | None = None
     hidden: int = 96
     n_blocks: int = 4
+    stride: int = 4
     attention: bool = True
     dropout: float = 0.0
     timesteps: int = 1000
@@ -97,7 +99,7 @@ class GeneratorConfig:
     steps: int = 3000
     batch_size: int = 128
     lr: float = 1e-3
-    stride: int = 1
+    window_stride: int = 1
     jump_k: float = 5.0
     cond_dropout: float = 0.15
     context_prob: float = 0.5
@@ -108,10 +110,13 @@ class GeneratorConfig:
         overlap = self.window // 2 if self.overlap is None else self.overlap
         if not isinstance(overlap, int) or not 1 <= overlap < self.window:
             raise ValueError(f"overlap must be an int in [1, window), got {self.overlap!r}")
-        for name in ("steps", "batch_size", "stride"):
+        for name in ("steps", "batch_size", "window_stride", "stride"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if self.window % self.stride:
+            raise ValueError(f"window ({self.window}) must be a multiple of stride "
+                             f"({self.stride})")
         if not self.jump_k > 0:
             raise ValueError(f"jump_k must be > 0, got {self.jump_k!r}")
 
@@ -184,7 +189,8 @@ class MarketGenerator:
         c = self.config
         return DiffusionConfig(channels=n_assets * N_FEATURES, window=c.window,
                                timesteps=c.timesteps, schedule=c.schedule, target=c.target,
-                               hidden=c.hidden, n_blocks=c.n_blocks, dropout=c.dropout,
+                               hidden=c.hidden, n_blocks=c.n_blocks, stride=c.stride,
+                               dropout=c.dropout,
                                attention=c.attention, n_regimes=len(REGIMES), jumps=True,
                                context=True)
 
@@ -250,7 +256,7 @@ class MarketGenerator:
         self._state["jump_rate"] = float(np.mean(jump_counts > 0))
         n_val = int(len(windows) * val_fraction) if val_fraction > 0 else 0
         # the validation windows must not overlap the training windows in time
-        n_train = len(windows) - n_val - (c.window // c.stride if n_val else 0)
+        n_train = len(windows) - n_val - (c.window // c.window_stride if n_val else 0)
         if n_train < 1:
             raise DataError(f"too little history ({len(train_mkt)} bars) for window {c.window} "
                             f"with a validation span", column="timestamp")
@@ -287,13 +293,13 @@ class MarketGenerator:
         c = self.config
         z = scaler.transform(feats).astype(np.float32)  # (T, A, 5)
         t, a, f = z.shape
-        starts = np.arange(0, t - c.window + 1, c.stride)
+        starts = np.arange(0, t - c.window + 1, c.window_stride)
         flat = z.reshape(t, a * f)
         windows = np.stack([flat[s:s + c.window].T for s in starts])  # (N, A*5, L)
         ret = feats[..., 0]
-        trend, vol = labeler.label(ret, stride=c.stride)
+        trend, vol = labeler.label(ret, stride=c.window_stride)
         regime_ids = trend * len(VOLS) + vol
-        counts = jumps.count_windows(jumps.flags(ret), c.window, stride=c.stride)
+        counts = jumps.count_windows(jumps.flags(ret), c.window, stride=c.window_stride)
         return windows, regime_ids.astype(np.int64), counts.astype(np.float32)
 
     # -- conversion helpers ------------------------------------------------------------------

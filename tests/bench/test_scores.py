@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from diffbt.bench import scores as S
-from diffbt.bench.stocks import MLPDenoiser, load_stocks, main
+from diffbt.bench.stocks import MLPDenoiser, WindowWhitener, load_stocks, main, run_stocks
 from diffbt.errors import DataError
 
 
@@ -257,3 +257,24 @@ def test_mlp_denoiser_shapes():
     net = MLPDenoiser(6, 24, hidden=32, n_blocks=2)
     x = torch.randn(5, 6, 24)
     assert net(x, torch.arange(5)).shape == x.shape
+
+
+def test_window_whitener_round_trip_and_unit_variance():
+    rng = np.random.default_rng(11)
+    w = _walks(rng, 300, 6, 2)
+    w[:, :, 1] = w[:, :, 0]  # identical columns: zero eigenvalues, floored
+    wh = WindowWhitener(w)
+    z = wh.encode(w)
+    np.testing.assert_allclose(wh.decode(z), w, atol=1e-12)
+    std = z.std(0, ddof=1)
+    assert np.sum(np.isclose(std, 1.0)) == 6 and np.all(std[~np.isclose(std, 1.0)] < 1e-3)
+
+
+@pytest.mark.slow
+def test_run_stocks_quick_writes_outputs(tmp_path):
+    path, _ = _csv(tmp_path, rows=80)
+    report = run_stocks(path, out=tmp_path / "out", quick=True, steps=20)
+    synth = np.load(tmp_path / "out" / "stocks_synthetic.npy")
+    assert synth.shape == (80 - 24 + 1, 24, 6)
+    assert set(report["scores"]) == {"diffbt", "real data", "real + N(0, 0.02)"}
+    assert 0.0 <= report["memorisation"]["frac_closer_than_real_p05"] <= 1.0

@@ -125,7 +125,6 @@ def test_a_failing_path_is_reported_and_the_others_run():
     np.testing.assert_array_equal(res.failed, [3])
 
 
-@pytest.mark.slow
 def test_a_crashing_worker_fails_only_its_path():
     ps = _paths(n=8, length=120)
     res = backtest_paths(CrashesOnPath3, ps, backend="process", workers=2, chunk_size=2,
