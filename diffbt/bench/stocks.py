@@ -241,6 +241,7 @@ def run_stocks(
     lr: float = 1e-3,
     sampler: str = "dpm",
     sampler_steps: int | None = None,
+    extra_steps: tuple[int, ...] = (),
     runs: int = 5,
     quick: bool = False,
     references: bool = True,
@@ -263,6 +264,9 @@ def run_stocks(
         [-1, 1] (``"mlp"`` only).
     sampler, sampler_steps
         Sampler name and steps (None: the sampler's default, 20 for ``dpm``).
+    extra_steps : tuple of int
+        Also sample and score with these step counts (rows ``diffbt (<sampler>, <n> steps)``;
+        not written to the ``.npy``).
     runs : int
         Runs per score.
     quick : bool
@@ -323,13 +327,22 @@ def run_stocks(
     samp = sample(result.ema, tuple(x.shape), sampler=sampler, steps=sampler_steps,
                   generator=g)
     sample_s = time.perf_counter() - t0
-    out_x = samp.x.double().cpu().numpy()
-    if whitener is not None:
-        synth = whitener.decode(out_x.reshape(len(out_x), -1))
-    else:
-        synth = ((out_x + 1.0) / 2.0).transpose(0, 2, 1).copy()
 
+    def windows(t: Tensor) -> np.ndarray:
+        out_x = t.double().cpu().numpy()
+        if whitener is not None:
+            return whitener.decode(out_x.reshape(len(out_x), -1))
+        return ((out_x + 1.0) / 2.0).transpose(0, 2, 1).copy()
+
+    synth = windows(samp.x)
     rows = {"diffbt": synth}
+    extra_seconds = {}
+    for n in extra_steps:
+        t0 = time.perf_counter()
+        g = torch.Generator(device=result.ema.device).manual_seed(seed + 1)
+        extra = sample(result.ema, tuple(x.shape), sampler=sampler, steps=n, generator=g)
+        extra_seconds[n] = time.perf_counter() - t0
+        rows[f"diffbt ({sampler}, {n} steps)"] = windows(extra.x)
     if references:
         rows.update(_reference_rows(real, seed=seed + 2))
     scores: dict[str, dict] = {}
@@ -340,9 +353,8 @@ def run_stocks(
         scores[name] = score_all(real, fake, runs=runs, seed=seed + 100, workers=workers,
                                  **iters)
         score_s[name] = time.perf_counter() - t0
-    mem = memorisation(real, synth, window=real.shape[1])
-    mem_noise = memorisation(real, rows["real + N(0, 0.02)"], window=real.shape[1]) \
-        if references else None
+    mems = {name: memorisation(real, fake, window=real.shape[1])
+            for name, fake in rows.items() if name != "real data"}
 
     report = {
         "benchmark": "stocks",
@@ -358,6 +370,7 @@ def run_stocks(
         "sampler_steps": sampler_steps if sampler_steps is not None else
         (20 if sampler == "dpm" else 50 if sampler == "ddim" else diffusion.num_timesteps),
         "sample_seconds": sample_s,
+        "extra_sample_seconds": extra_seconds,
         "denoiser_calls": samp.n_calls,
         "synthetic_range": [float(synth.min()), float(synth.max())],
         "runs": runs,
@@ -369,8 +382,8 @@ def run_stocks(
                                         "differences / real std", "seed": seed + 100},
         "scores": scores,
         "score_seconds": score_s,
-        "memorisation": mem,
-        "memorisation_noise_reference": mem_noise,
+        "memorisation": mems["diffbt"],
+        "memorisation_rows": mems,
         "published": {k: {s: list(v) for s, v in d.items()} for k, d in PUBLISHED.items()},
     }
     if out is not None:
@@ -422,9 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=8000, help="training steps")
     p.add_argument("--sampler", default="dpm")
     p.add_argument("--sampler-steps", type=int, default=None)
+    p.add_argument("--extra-steps", type=int, nargs="*", default=[],
+                   help="also score samples drawn with these step counts")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads and score worker threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (more than the free cores makes training far slower)")
+    p.add_argument("--workers", type=int, default=2, help="score threads (over runs)")
     p.add_argument("--no-references", action="store_true",
                    help="skip the real-vs-real and noise reference rows")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny settings")
@@ -434,9 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_stocks(a.data, out=a.out, arch=a.arch, whiten=a.whiten, steps=a.steps,
                             sampler=a.sampler,
-                            sampler_steps=a.sampler_steps, runs=a.runs, quick=a.quick,
+                            sampler_steps=a.sampler_steps,
+                            extra_steps=tuple(a.extra_steps), runs=a.runs, quick=a.quick,
                             references=not a.no_references, seed=a.seed,
-                            workers=a.threads)
+                            workers=a.workers)
     except FileNotFoundError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
