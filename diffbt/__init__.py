@@ -15,15 +15,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataError",
+    "DataRepairWarning",
     "Market",
     "MarketGenerator",
     "PathSet",
     "backtest_paths",
     "baselines",
+    "bt",
     "datasets",
     "evaluate",
     "load_market",
     "metrics",
+    "report",
     "robustness",
     "tearsheet",
 ]
@@ -39,6 +42,9 @@ _LAZY = {
     "baselines": ("diffbt.generate.baselines", None),
     "evaluate": ("diffbt.metrics.facts", None),
     "metrics": ("diffbt.metrics", None),
+    "report": ("diffbt.report", None),
+    "bt": ("diffbt.bt", None),
+    "DataRepairWarning": ("diffbt.errors", "DataRepairWarning"),
 }
 
 

@@ -318,22 +318,37 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--paths", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--curve-paths", type=int, default=30)
+    ap.add_argument("--overlap", type=int, default=None, help="context bars between windows")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--checks", default="baselines,regimes,jumps,seams,sampler,forecast")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     train, test, label = _load(args)
     results: dict[str, Any] = {"data": label, "train_bars": len(train), "test_bars": len(test)}
     t0 = time.perf_counter()
     if args.model:
         gen = MarketGenerator.load(args.model)
+        if args.overlap:
+            from dataclasses import replace
+
+            gen.config = replace(gen.config, overlap=args.overlap)
     else:
         gen = MarketGenerator().fit(train, steps=args.steps, seed=args.seed)
         gen.save(out / "model.safetensors")
     results["fit_s"] = time.perf_counter() - t0
     results["config"] = {k: v for k, v in vars(gen.config).items()}
+    results["context_bars"] = gen.config.context_bars
     checks = set(args.checks.split(","))
+
+    def flush() -> None:
+        (out / "quality.json").write_text(json.dumps(results, indent=2, default=str))
+        (out / "quality.md").write_text("\n".join(md))
+
     md = [f"# diffbt quality: {label}", "",
           f"Command: `python -m diffbt.bench.quality {' '.join(argv or [])}`".rstrip(), "",
           f"Fit: {results['fit_s']:.0f} s", ""]
@@ -342,29 +357,33 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["baselines"] = table.to_dict()
         md += ["## Stylized-facts distance to the test span (lower is better)", "",
                table.to_markdown(floatfmt=".4g"), ""]
+        flush()
     if "regimes" in checks:
         results["regimes"] = regime_check(gen, train, seed=args.seed)
         md += ["## Regime conditioning", "", "```", json.dumps(results["regimes"], indent=1),
                "```", ""]
+        flush()
     if "jumps" in checks:
         results["jumps"] = jump_check(gen, train, seed=args.seed)
         md += ["## Jump conditioning", "", "```", json.dumps(results["jumps"], indent=1),
                "```", ""]
+        flush()
     if "seams" in checks:
         results["seams"] = seam_check(gen, seed=args.seed)
         md += ["## Seams of long paths", "", "```", json.dumps(results["seams"], indent=1),
                "```", ""]
+        flush()
     if "sampler" in checks:
-        curve = sampler_curve(gen, test, seed=args.seed)
+        curve = sampler_curve(gen, test, seed=args.seed, n_paths=args.curve_paths)
         results["sampler"] = curve.to_dict()
         md += ["## Sampler steps vs quality and time", "", curve.to_markdown(floatfmt=".4g"),
                ""]
+        flush()
     if "forecast" in checks:
         results["forecast"] = forecast_check(gen, train, test, seed=args.seed)
         md += ["## Forecasts (90 % interval coverage, CRPS of log returns)", "",
                pd.DataFrame(results["forecast"]).T.to_markdown(floatfmt=".4g"), ""]
-    (out / "quality.json").write_text(json.dumps(results, indent=2, default=str))
-    (out / "quality.md").write_text("\n".join(md))
+    flush()
     print("\n".join(md))
     return results
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,25 @@ def run(args: list[str]) -> int:
         main(args)
         raise SystemExit(0)
     return exc.value.code or 0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    """Every CLI test runs with network access blocked at the socket level."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access blocked by the test")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", refuse)
+        mp.setattr(socket.socket, "connect_ex", refuse)
+        mp.setattr(socket, "create_connection", refuse)
+        yield
+
+
+def test_network_is_really_blocked():
+    with pytest.raises(OSError, match="blocked"):
+        socket.create_connection(("127.0.0.1", 9))
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +123,17 @@ def test_cli_bad_input_is_one_clear_line(args, code, needle, model, tmp_path, mo
     assert run(args) == code
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_cli_demo_quick_runs_offline_and_writes_reports(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert run(["demo", "--quick", "--workers", "1", "--out", str(out)]) == 0
+    for name in ("SmaCross", "MomentumRotation"):
+        for label in ("base", "stress"):
+            page = (out / name / label / "robustness.html").read_text()
+            assert "Verdict" in page and "data:image/png;base64," in page
+        assert (out / name / "base" / "tearsheet.html").is_file()
+    assert (out / "price_fan.png").is_file() and (out / "model.safetensors").is_file()
+    demo = json.loads((out / "demo.json").read_text())
+    assert set(demo["timings"]) >= {"fit_s", "sample_s", "backtest_s", "total_s"}
+    assert "reports:" in capsys.readouterr().out
