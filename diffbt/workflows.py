@@ -204,7 +204,7 @@ def evaluate_quality(real: Market, synthetic: PathSet | None, *, out_dir: str | 
 
 # -- demo ---------------------------------------------------------------------------------
 
-DEMO_FULL = {"steps": 1500, "paths": 1000, "stress_paths": 200, "length": 252}
+DEMO_FULL = {"steps": 1000, "paths": 500, "stress_paths": 100, "length": 252}
 DEMO_QUICK = {"steps": 60, "paths": 40, "stress_paths": 20, "length": 126}
 
 

@@ -319,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--paths", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--curve-paths", type=int, default=30)
+    ap.add_argument("--every", type=int, default=24, help="bars between forecast origins")
+    ap.add_argument("--n-samples", type=int, default=100, help="samples per forecast")
     ap.add_argument("--overlap", type=int, default=None, help="context bars between windows")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--checks", default="baselines,regimes,jumps,seams,sampler,forecast")
@@ -380,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                ""]
         flush()
     if "forecast" in checks:
-        results["forecast"] = forecast_check(gen, train, test, seed=args.seed)
+        results["forecast"] = forecast_check(gen, train, test, seed=args.seed,
+                                             every=args.every, n_samples=args.n_samples)
         md += ["## Forecasts (90 % interval coverage, CRPS of log returns)", "",
                pd.DataFrame(results["forecast"]).T.to_markdown(floatfmt=".4g"), ""]
     flush()

@@ -189,6 +189,20 @@ class JumpDetector:
         any_jump = (np.asarray(flags).reshape(len(flags), -1) != 0).any(axis=1)
         return _windows(any_jump.astype(np.int64), window, stride).sum(axis=1)
 
+    def count_batch(self, windows: np.ndarray) -> np.ndarray:
+        """Jump bars (any asset) in each window of log returns (n, window, n_assets).
+
+        Each window is scanned on its own, its volatility starting at the training scale.
+        """
+        w = np.asarray(windows, dtype=np.float64)
+        n, length = w.shape[:2]
+        flat = w.transpose(1, 0, 2).reshape(length, -1)  # (window, n * n_assets)
+        init = np.tile(np.asarray(self.init_scale), n)
+        sigma = _ewm_scale(flat, self.lam, init)
+        z = flat / np.maximum(sigma, 1e-12) / np.tile(np.asarray(self.z_scale), n)
+        jump = (np.abs(z) > self.k).reshape(length, n, -1).any(axis=2)
+        return jump.sum(axis=0)
+
     def to_dict(self) -> dict:
         return {"k": self.k, "lam": self.lam, "init_scale": list(self.init_scale),
                 "z_scale": list(self.z_scale)}

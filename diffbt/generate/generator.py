@@ -26,6 +26,7 @@ import torch
 
 from diffbt.data.features import FEATURES, FeatureScaler, from_features, to_features
 from diffbt.data.labels import (
+    JUMP_BUCKETS,
     REGIMES,
     TRENDS,
     VOLS,
@@ -84,6 +85,9 @@ class GeneratorConfig:
         Step between training windows.
     jump_k : float
         Jump threshold in robust standard deviations (see `diffbt.data.labels`).
+    max_tries : int
+        Rounds of redrawing windows whose own regime label or jump count (by the fitted
+        labeler and detector) differs from the one asked for; 1 = guidance only.
     """
 
     window: int = 64
@@ -101,6 +105,7 @@ class GeneratorConfig:
     lr: float = 1e-3
     window_stride: int = 1
     jump_k: float = 5.0
+    max_tries: int = 8
     cond_dropout: float = 0.15
     context_prob: float = 0.5
 
@@ -110,7 +115,7 @@ class GeneratorConfig:
         overlap = self.window // 2 if self.overlap is None else self.overlap
         if not isinstance(overlap, int) or not 1 <= overlap < self.window:
             raise ValueError(f"overlap must be an int in [1, window), got {self.overlap!r}")
-        for name in ("steps", "batch_size", "window_stride", "stride"):
+        for name in ("steps", "batch_size", "window_stride", "stride", "max_tries"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -145,6 +150,7 @@ class MarketGenerator:
         self._state: dict[str, Any] = {}
         self.device = torch.device("cpu")
         self.history: dict[str, Any] = {}
+        self.last_acceptance: float | None = None
 
     # -- fitted state ----------------------------------------------------------------------
     @property
@@ -345,9 +351,9 @@ class MarketGenerator:
             cond["context_mask"] = prefix_mask(n, self.config.window, k, device=self.device)
         return cond
 
-    def _windows(self, n: int, *, regime_ids: np.ndarray, jumps: float | None,
-                 context: np.ndarray | None, guidance: float | None, sampler: str,
-                 sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
+    def _draw(self, n: int, *, regime_ids: np.ndarray, jumps: float | None,
+              context: np.ndarray | None, guidance: float | None, sampler: str,
+              sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
         """One model window per row; returns scaled features (n, window, A, 5)."""
         shape = (n, len(self.assets) * N_FEATURES, self.config.window)
         cond = self._cond(regime_ids, jumps, context)
@@ -355,6 +361,43 @@ class MarketGenerator:
                           steps=None if sampler == "ddpm" else sampler_steps,
                           generator=generator, cond=cond, guidance=guidance)
         return self._from_channels(out.x)
+
+    def _matches(self, z: np.ndarray, regime_ids: np.ndarray,
+                 jumps: float | None) -> np.ndarray:
+        """Which windows carry the labels asked for (by the fitted labeler and detector)."""
+        ret = self.scaler.inverse(z)[..., 0]  # (n, window, A) log returns
+        ok = np.ones(len(z), dtype=bool)
+        asked = regime_ids >= 0
+        if asked.any():
+            trend, vol = self.regimes.label_windows(ret)
+            ok &= ~asked | (trend * len(VOLS) + vol == regime_ids)
+        if jumps is not None:
+            count = self.jumps.count_batch(ret)
+            k = int(round(jumps))
+            ok &= (count >= k) if k >= JUMP_BUCKETS else (count == k)
+        return ok
+
+    def _windows(self, n: int, *, regime_ids: np.ndarray, jumps: float | None,
+                 context: np.ndarray | None, guidance: float | None, sampler: str,
+                 sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
+        """Conditioned windows; with ``config.max_tries > 1`` windows whose own labels differ
+        from those asked for are redrawn (up to ``max_tries`` rounds)."""
+        kw = {"jumps": jumps, "guidance": guidance, "sampler": sampler,
+              "sampler_steps": sampler_steps, "generator": generator}
+        z = self._draw(n, regime_ids=regime_ids, context=context, **kw)
+        if self.config.max_tries <= 1 or (jumps is None and not (regime_ids >= 0).any()):
+            return z
+        ok = self._matches(z, regime_ids, jumps)
+        for _ in range(self.config.max_tries - 1):
+            if ok.all():
+                break
+            idx = np.flatnonzero(~ok)
+            redo = self._draw(len(idx), regime_ids=regime_ids[idx],
+                              context=None if context is None else context[idx], **kw)
+            z[idx] = redo
+            ok[idx] = self._matches(redo, regime_ids[idx], jumps)
+        self.last_acceptance = float(ok.mean())
+        return z
 
     def _continue(self, n: int, new_bars: int, *, context: np.ndarray | None,
                   regime_ids: np.ndarray, regime_schedule: Sequence[np.ndarray] | None,

@@ -148,3 +148,23 @@ def test_features_of_samples_match_training_scale(gen):
     ps = gen.sample(4, 30, seed=0, sampler_steps=4)
     r = to_features(ps.values)[..., 0]
     assert np.abs(r).max() < 1.0
+
+
+def test_generator_redraws_windows_until_labels_match(gen):
+    """With max_tries > 1 every kept window carries the regime asked for (when found)."""
+    ps = gen.sample(6, gen.config.window, regime="bear_volatile", seed=2, sampler_steps=2)
+    ret = ps.log_returns()
+    trend, vol = gen.regimes.label_windows(ret)
+    assert gen.last_acceptance is not None and 0.0 <= gen.last_acceptance <= 1.0
+    matched = (trend == 0) & (vol == 1)
+    # the acceptance the generator reports is what an independent labelling finds (the
+    # PathSet drops the first return, so allow one window of slack)
+    assert abs(matched.mean() - gen.last_acceptance) <= 1 / 6 + 1e-9
+
+
+def test_jump_detector_count_batch_equals_per_window_loop(gen):
+    rng = np.random.default_rng(0)
+    windows = rng.standard_t(3, size=(5, 16, 2)) * 0.01
+    det = gen.jumps
+    loop = [det.count_windows(det.flags(w), 16)[0] for w in windows]
+    np.testing.assert_array_equal(det.count_batch(windows), loop)
