@@ -280,7 +280,8 @@ class MarketGenerator:
         tcfg = TrainConfig(steps=steps or c.steps, batch_size=batch_size or c.batch_size,
                            lr=c.lr, warmup=min(200, max(1, (steps or c.steps) // 10)),
                            cond_dropout=c.cond_dropout, context_prob=c.context_prob, seed=seed,
-                           val_every=max(1, (steps or c.steps) // 10))
+                           val_every=max(1, (steps or c.steps) // 10),
+                           ckpt_every=max(1, (steps or c.steps) // 20))
         result = train(diffusion, x[tr], cond={k: v[tr] for k, v in cond.items()},
                        val_data=x[va] if n_val else None,
                        val_cond={k: v[va] for k, v in cond.items()} if n_val else None,

@@ -168,3 +168,22 @@ def test_jump_detector_count_batch_equals_per_window_loop(gen):
     det = gen.jumps
     loop = [det.count_windows(det.flags(w), 16)[0] for w in windows]
     np.testing.assert_array_equal(det.count_batch(windows), loop)
+
+
+def test_generator_fit_resumes_after_interruption_to_the_same_model(market, tmp_path):
+    """A fit killed mid-way and resumed from its checkpoint ends with the same model."""
+    kw = dict(train_end="2008-12-31", seed=0, steps=12)
+    full = MarketGenerator(**TINY).fit(market, **kw)
+
+    def crash(step, info):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "fit.train"
+    with pytest.raises(KeyboardInterrupt):
+        MarketGenerator(**TINY).fit(market, checkpoint=ckpt, progress=crash, **kw)
+    assert ckpt.is_file()
+    resumed = MarketGenerator(**TINY).fit(market, checkpoint=ckpt, resume=True, **kw)
+    for (k, a), (_, b) in zip(full.diffusion.state_dict().items(),
+                              resumed.diffusion.state_dict().items(), strict=True):
+        assert np.array_equal(a.numpy(), b.numpy()), k
