@@ -320,7 +320,8 @@ def _verdict(s: dict[str, Any]) -> str:
         lucky = pct > LUCK_PERCENTILE
         note = "likely luck" if lucky else "not luck"
         parts.append(
-            f"real Sharpe {s['real_sharpe']:.2f} ranks at percentile {pct:.0f} of the paths ({note})"
+            f"real Sharpe {s['real_sharpe']:.2f} ranks at percentile {pct:.0f} of the paths "
+            f"({note})"
         )
         parts.append(f"DSR {s['dsr']:.2f}" if s["n_trials"] > 1 else f"PSR {s['psr']:.2f}")
     pbo = s["pbo"]
