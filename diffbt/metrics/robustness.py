@@ -405,8 +405,15 @@ def robustness(
     if periods_per_year is None:
         periods_per_year = 252
     mat, names = to_matrix(synthetic)
+    failed = np.isnan(mat).all(axis=1) if mat.shape[1] else np.zeros(len(mat), dtype=bool)
+    if failed.any():  # failed backtests (all-NaN rows) are not flat markets: leave them out
+        keep = ~failed
+        mat = np.ascontiguousarray(mat[keep])
+        names = [n for n, k in zip(names, keep, strict=True) if k]
+        if regimes is not None:
+            regimes = np.asarray(regimes)[keep]
     if mat.shape[0] == 0:
-        raise DataError("no synthetic paths")
+        raise DataError("no synthetic paths (or every path failed)")
     metrics = compute(mat, periods_per_year=periods_per_year, rf=rf)
     metrics.index = names
 

@@ -253,3 +253,13 @@ def test_robustness_psr_uses_excess_returns_with_rf():
     rf_pp = (1 + rf) ** (1 / 252) - 1
     assert rep.summary["psr"] == pytest.approx(probabilistic_sharpe_ratio(real - rf_pp))
     assert rep.summary["psr"] < probabilistic_sharpe_ratio(real)
+
+
+def test_robustness_leaves_failed_all_nan_paths_out():
+    rng = np.random.default_rng(3)
+    good = rng.normal(0.001, 0.01, size=(20, 100))
+    with_failed = np.vstack([good, np.full((5, 100), np.nan)])
+    a = robustness(good, real=good[0])
+    b = robustness(with_failed, real=good[0])
+    assert b.summary["n_paths"] == a.summary["n_paths"] == 20
+    pd.testing.assert_frame_equal(a.table, b.table)
