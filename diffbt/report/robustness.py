@@ -13,6 +13,7 @@ import datetime as _dt
 import html
 import io
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,9 @@ def render_robustness(
         + "\n".join(parts) + "\n</body>\n</html>\n"
     )
     path = out_dir / "robustness.html"
-    path.write_text(page, encoding="utf-8")
+    part = path.with_name(f".{path.name}.part")  # write, then rename: never half a page
+    part.write_text(page, encoding="utf-8")
+    os.replace(part, path)
     logger.info("robustness report written to %s", path)
     return path
 

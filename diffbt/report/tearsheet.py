@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -172,11 +173,16 @@ def tearsheet(
     kwargs: dict[str, Any] = {}
     if bench is not None:
         kwargs["benchmark_title"] = benchmark_title
-    with _quiet_quantstats():
-        qs.reports.html(returns, benchmark=bench, rf=rf, title=title, output=str(out),
-                        periods_per_year=periods_per_year, match_dates=match_dates,
-                        figfmt="svg", **kwargs)
-    _strip_remote(out)
+    part = out.with_name(f".{out.name}.part")  # never a complete-looking half file
+    try:
+        with _quiet_quantstats():
+            qs.reports.html(returns, benchmark=bench, rf=rf, title=title, output=str(part),
+                            periods_per_year=periods_per_year, match_dates=match_dates,
+                            figfmt="svg", **kwargs)
+        _strip_remote(part)
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
     logger.info("tear-sheet written to %s", out)
     return out
 
