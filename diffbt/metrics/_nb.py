@@ -17,8 +17,15 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
+
+# numba's OpenMP threading layer shares libgomp with torch and changes torch's floating-point
+# results afterwards (a 1e-7 drift that breaks "same seed, same paths"); the workqueue layer
+# keeps the two apart. Only set if nobody chose a layer (the default is "default").
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
 
 # ---------------------------------------------------------------------------------------------
 # constants
