@@ -50,3 +50,24 @@ def test_fit_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+def test_sample_killed_mid_run_leaves_no_complete_looking_file(tmp_path):
+    model = tmp_path / "m.safetensors"
+    proc = subprocess.run([sys.executable, "-c", "from diffbt.cli import main; main()",
+                           "fit", "sp500_nasdaq", "--window", "16", "--steps", "3", "--out",
+                           str(model)], capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = tmp_path / "paths.npz"
+    proc = subprocess.Popen([sys.executable, "-c", "from diffbt.cli import main; main()",
+                             "sample", str(model), "--paths", "20000", "--length", "400",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".paths.npz.*")) and time.time() < deadline:
+        time.sleep(0.05)  # wait until the temporary file is being written
+    time.sleep(0.5)
+    assert proc.poll() is None, "sampling finished too fast to interrupt"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not out.exists()
