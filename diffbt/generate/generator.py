@@ -85,6 +85,10 @@ class GeneratorConfig:
         Step between training windows.
     jump_k : float
         Jump threshold in robust standard deviations (see `diffbt.data.labels`).
+    calibrate : bool
+        After fitting, widen or narrow forecast intervals per horizon so that the central
+        90 % interval covers 90 % of outcomes on the held-back validation span (see
+        `MarketGenerator.calibrate_forecasts`).
     max_tries : int
         Rounds of redrawing windows whose own regime label or jump count (by the fitted
         labeler and detector) differs from the one asked for; 1 = guidance only.
@@ -106,6 +110,7 @@ class GeneratorConfig:
     window_stride: int = 1
     jump_k: float = 5.0
     max_tries: int = 8
+    calibrate: bool = True
     cond_dropout: float = 0.15
     context_prob: float = 0.5
 
@@ -292,7 +297,76 @@ class MarketGenerator:
                         "val_losses": [list(v) for v in result.val_losses],
                         "steps": result.step, "n_train_windows": n_train,
                         "n_val_windows": n_val}
+        if c.calibrate and n_val:
+            val_bars = n_val * c.window_stride + c.window  # the held-back span, in bars
+            self.calibrate_forecasts(train_mkt, last_bars=val_bars, seed=seed)
         return self
+
+    # -- forecast calibration ------------------------------------------------------------------
+    def calibrate_forecasts(self, market: Market, *, last_bars: int | None = None,
+                            n_origins: int = 64, n_samples: int = 64, seed: int | None = 0,
+                            sampler_steps: int | None = 20) -> dict[str, list[float]]:
+        """Fit the forecast spread scale per horizon on the last `last_bars` of `market`.
+
+        For forecast origins in that span the model's sampled log returns over ``h`` bars are
+        compared with what happened: ``s_h`` is the 90th percentile of
+        ``|y - median| / half-width of the 5-95 % interval``, so that scaling the samples'
+        deviations from their median by ``s_h`` makes the 90 % interval cover 90 % there.
+        Call it with the training span only (``fit`` uses its held-back validation span).
+
+        Returns
+        -------
+        dict
+            ``{"horizons": [...], "scale": [...]}``, also stored with the model.
+        """
+        self._need_fit()
+        k = self.config.context_bars
+        h_max = max(1, min(self.config.window - k, 32))
+        feats = self._context_features(market)
+        z = self.scaler.transform(feats)
+        n = len(z)
+        first = max(k, n - (last_bars or n))
+        origins = np.arange(first, n - h_max + 1)  # origin t: context rows t-k..t-1
+        if len(origins) < 8:
+            self._state.pop("spread", None)
+            return {}
+        origins = origins[np.linspace(0, len(origins) - 1, min(n_origins, len(origins)))
+                          .round().astype(int)]
+        ctx = np.repeat(np.stack([z[t - k:t] for t in origins]), n_samples, axis=0)
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
+        new = self._continue(len(ctx), h_max, context=ctx, regime_ids=np.full(len(ctx), -1),
+                             regime_schedule=None, jumps=None, guidance=None, sampler="dpm",
+                             sampler_steps=sampler_steps, generator=gen)
+        sim = np.cumsum(self.scaler.inverse(new)[..., 0], axis=1)  # (o*s, h_max, A)
+        sim = sim.reshape(len(origins), n_samples, h_max, -1)
+        real = feats[..., 0]
+        horizons = sorted({h for h in (1, 2, 4, 8, 16, 32) if h <= h_max} | {h_max})
+        scales = []
+        for h in horizons:
+            y = np.stack([real[t:t + h].sum(axis=0) for t in origins])  # (o, A)
+            s = sim[:, :, h - 1]
+            med = np.median(s, axis=1)
+            lo, hi = np.quantile(s, [0.05, 0.95], axis=1)
+            ratio = np.abs(y - med) / np.maximum((hi - lo) / 2, 1e-12)
+            scales.append(float(np.clip(np.quantile(ratio, 0.9), 0.5, 3.0)))
+        self._state["spread"] = {"horizons": horizons, "scale": scales}
+        return dict(self._state["spread"])
+
+    def spread_scale(self, horizon: int) -> float:
+        """The fitted spread scale for a horizon (1.0 when not calibrated)."""
+        spread = self._state.get("spread") if self._diffusion is not None else None
+        if not spread:
+            return 1.0
+        return float(np.interp(np.log(horizon), np.log(spread["horizons"]), spread["scale"]))
+
+    def _widen(self, log_returns: np.ndarray, horizon: int, axis: int) -> np.ndarray:
+        """Scale sampled cumulative log returns' deviations from their median (`axis`)."""
+        s = self.spread_scale(horizon)
+        if s == 1.0:
+            return log_returns
+        med = np.median(log_returns, axis=axis, keepdims=True)
+        return med + s * (log_returns - med)
 
     def _training_windows(self, feats: np.ndarray, scaler: FeatureScaler,
                           labeler: RegimeLabeler, jumps: JumpDetector
@@ -562,8 +636,11 @@ class MarketGenerator:
         q = self._check_forecast_args(horizon, n_samples, quantiles)
         paths = self._forecast_paths(context, horizon, n_samples=n_samples, seed=seed,
                                      sampler=sampler, sampler_steps=sampler_steps)
-        closes = paths[..., 3]  # (n_samples, horizon, A)
-        qs = np.quantile(closes, q, axis=0)  # (nq, horizon, A)
+        last = context.select(self.assets).values[-1, :, 3]
+        cum = np.log(paths[..., 3] / last)  # (n_samples, horizon, A)
+        for h in range(horizon):
+            cum[:, h] = self._widen(cum[:, h], h + 1, axis=0)
+        qs = last * np.exp(np.quantile(cum, q, axis=0))  # (nq, horizon, A)
         cols = pd.MultiIndex.from_product([self.assets, list(q)], names=["asset", "quantile"])
         data = qs.transpose(1, 2, 0).reshape(horizon, -1)
         return pd.DataFrame(data, index=pd.RangeIndex(1, horizon + 1, name="step"), columns=cols)
@@ -650,7 +727,7 @@ class MarketGenerator:
                                  jumps=None, guidance=None, sampler=sampler,
                                  sampler_steps=sampler_steps, generator=gen)
             ret = self.scaler.inverse(new)[..., j, 0].sum(axis=1)  # log return t -> t+h
-            ret = ret.reshape(len(tb), n_samples)
+            ret = self._widen(ret.reshape(len(tb), n_samples), horizon, axis=1)
             out[tb] = closes[tb, None] * np.exp(np.quantile(ret, q, axis=1).T)
         return out
 

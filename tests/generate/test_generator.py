@@ -187,3 +187,33 @@ def test_generator_fit_resumes_after_interruption_to_the_same_model(market, tmp_
     for (k, a), (_, b) in zip(full.diffusion.state_dict().items(),
                               resumed.diffusion.state_dict().items(), strict=True):
         assert np.array_equal(a.numpy(), b.numpy()), k
+
+
+def test_forecast_calibration_scales_spread_from_the_given_span_only(gen, market):
+    import copy
+
+    g = copy.deepcopy(gen)
+    train = market.loc(end="2008-12-31")
+    spread = g.calibrate_forecasts(train, last_bars=120, n_origins=16, n_samples=8,
+                                   sampler_steps=2)
+    assert spread["horizons"][0] == 1 and len(spread["scale"]) == len(spread["horizons"])
+    assert all(0.5 <= s <= 3.0 for s in spread["scale"])
+    # the scale depends only on the span given: changing later bars changes nothing
+    values = market.values.copy()
+    values[market.index > np.datetime64("2008-12-31"), :, :4] *= 2.0
+    g2 = copy.deepcopy(gen)
+    assert g2.calibrate_forecasts(type(market)(values, market.index, market.assets)
+                                  .loc(end="2008-12-31"), last_bars=120, n_origins=16,
+                                  n_samples=8, sampler_steps=2) == spread
+    # intervals widen (or narrow) around the median by exactly the fitted scale
+    m = market.iloc(slice(0, 40))
+    kw = dict(horizon=1, n_samples=16, seed=0, sampler_steps=2)
+    plain = copy.deepcopy(gen)
+    plain._state.pop("spread", None)  # the fixture's own fit may have calibrated it
+    assert plain.spread_scale(1) == 1.0
+    raw = plain.forecast_series(m, **kw)
+    cal = g.forecast_series(m, **kw)
+    ok = ~np.isnan(raw[:, 0])
+    s = g.spread_scale(1)
+    np.testing.assert_allclose(np.log(cal[ok] / cal[ok, 1:2]), s * np.log(raw[ok] / raw[ok, 1:2]),
+                               rtol=1e-6, atol=1e-12)
