@@ -233,7 +233,7 @@ def demo(out_dir: str | os.PathLike = "reports/demo", *, quick: bool = False, se
     train_end = "2014-12-31"
     train, test = market.split(train_end)
     say(f"data: {market}")
-    gen_kw = {"steps": cfg["steps"]}
+    gen_kw = {"steps": cfg["steps"], "calibrate": False}  # the demo does not forecast
     if quick:
         gen_kw.update(hidden=32, n_blocks=2)
     gen = MarketGenerator(**gen_kw)
