@@ -25,7 +25,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 __all__ = ["machine", "matmul_gflops", "run_suite", "sampling_flops"]
@@ -75,15 +74,12 @@ def _row(rows: list[dict], name: str, value: str, note: str = "") -> None:
 def run_suite(out: str | os.PathLike, *, quick: bool = False,
               say: Callable[[str], None] = lambda s: None) -> str:
     """Run every benchmark; write ``bench.json`` and ``bench.md`` into `out`; return the table."""
+    from diffbt.bench.headline import run_headline
     from diffbt.bench.metrics import bench_metrics
     from diffbt.bench.quality import sampler_curve
-    from diffbt.bench.runner import bench_runner, bootstrap_paths
-    from diffbt.bt.runner import backtest_paths
+    from diffbt.bench.runner import bench_runner
     from diffbt.data import datasets
     from diffbt.generate.generator import MarketGenerator
-    from diffbt.metrics.robustness import robustness
-    from diffbt.report.robustness import robustness_report
-    from strategies.sma_cross import SmaCross
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,32 +140,18 @@ def run_suite(out: str | os.PathLike, *, quick: bool = False,
     for k, v in rr:
         _row(rows, f"runner: {k}", str(v))
 
-    # 6. headline: N paths end to end
+    # 6. headline: N paths end to end (the same code as `python -m diffbt.bench headline`)
     n_paths = 200 if quick else 10_000
     say(f"headline: {n_paths} paths x 252 bars end to end")
-    stages: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        ps = gen.sample(n_paths, 252, seed=1, out=Path(tmp) / "paths.npz", batch_size=512)
-        stages["sample"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        res = backtest_paths(SmaCross, ps, real=test.iloc(slice(0, 252)), workers=2,
-                             progress=False)
-        stages["backtest"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        rep = robustness(res)
-        stages["metrics+robustness"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        robustness_report(res, out_dir=out / "headline", report=rep)
-        stages["report"] = time.perf_counter() - t0
-    total = sum(stages.values())
-    results["headline"] = {"n_paths": n_paths, "stages_s": stages, "total_s": total,
-                           "verdict": rep.verdict}
+        model = gen.save(Path(tmp) / "model.safetensors")
+        stages = run_headline(str(model), n_paths)
+    total = stages.pop("total")
+    results["headline"] = {"n_paths": n_paths, "stages_s": stages, "total_s": total}
     top = max(stages, key=stages.get)
     _row(rows, f"headline: {n_paths} paths x 252 bars x 2 assets, end to end",
          f"{total:.0f} s", "; ".join(f"{k} {v:.0f} s" for k, v in stages.items())
          + f" (dominant: {top})")
-    _ = bootstrap_paths  # kept importable for users re-running the runner bench
     md = ["| benchmark | result | note |", "|---|---|---|"]
     md += [f"| {r['benchmark']} | {r['result']} | {r['note']} |" for r in rows]
     md.append("")
@@ -178,7 +160,3 @@ def run_suite(out: str | os.PathLike, *, quick: bool = False,
     (out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "bench.md").write_text(text)
     return text
-
-
-def _np_seed() -> np.random.Generator:  # pragma: no cover - helper for interactive use
-    return np.random.default_rng(0)
