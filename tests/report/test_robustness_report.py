@@ -6,35 +6,15 @@ import base64
 import re
 import socket
 import types
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
 import pytest
+from _html import remote_urls
 
 from diffbt.report.robustness import SECTIONS, render_robustness, robustness_report
 
 _IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-
-
-class _Resources(HTMLParser):
-    """Every URL a browser would load on opening the page (not plain ``<a href>`` links)."""
-
-    _LOADS = {"link": "href", "script": "src", "img": "src", "iframe": "src", "source": "src",
-              "embed": "src", "video": "src", "audio": "src", "object": "data"}
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.urls = re.findall(r"url\(\s*['\"]?([^)'\"]+)", text)  # CSS
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        name = self._LOADS.get(tag)
-        self.urls += [v for k, v in attrs if k == name and v]
-
-
-def _remote(text: str) -> list[str]:
-    return [u for u in _Resources(text).urls if re.match(r"(?:https?:)?//", u.strip(), re.I)]
 
 
 @pytest.fixture
@@ -83,7 +63,7 @@ def test_render_robustness_writes_self_contained_page_and_pngs(offline, tmp_path
     assert out == tmp_path / "rep" / "robustness.html"
     html = out.read_text(encoding="utf-8")
     assert _headings(html) == list(SECTIONS)
-    assert _remote(html) == []
+    assert remote_urls(html) == []
     assert "<script" not in html and "MIXED: &lt;script&gt;x&lt;/script&gt; &amp; co" in html
     assert "<title>T &amp; T</title>" in html and "(1 failed)" in html
     embedded = [base64.b64decode(b) for b in _IMG.findall(html)]

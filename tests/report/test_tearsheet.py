@@ -6,35 +6,15 @@ import logging
 import re
 import socket
 import types
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _html import remote_urls
 
 from diffbt.errors import DataError
 from diffbt.report.tearsheet import median_path, tearsheet, tearsheet_from_result
-
-
-class _Resources(HTMLParser):
-    """Every URL a browser would load on opening the page (not plain ``<a href>`` links)."""
-
-    _LOADS = {"link": "href", "script": "src", "img": "src", "iframe": "src", "source": "src",
-              "embed": "src", "video": "src", "audio": "src", "object": "data"}
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.urls = re.findall(r"url\(\s*['\"]?([^)'\"]+)", text)  # CSS
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        name = self._LOADS.get(tag)
-        self.urls += [v for k, v in attrs if k == name and v]
-
-
-def _remote(text: str) -> list[str]:
-    return [u for u in _Resources(text).urls if re.match(r"(?:https?:)?//", u.strip(), re.I)]
 
 
 @pytest.fixture
@@ -90,7 +70,7 @@ def test_tearsheet_from_result_renders_offline_against_median_sharpe_path(offlin
     assert out == tmp_path / "sub" / "tearsheet.html" and out.is_file()
     html = out.read_text(encoding="utf-8")
     assert "Key Performance Metrics" in html and "demo" in html
-    assert _remote(html) == []
+    assert remote_urls(html) == []
     assert "<svg" in html  # figures inline
     row = median_path(res.returns)
     assert f"SYNTHETIC MEDIAN SHARPE (PATH {row})" in html
