@@ -1,6 +1,6 @@
 """``python -m diffbt.bench NAME [args]``: run one benchmark by name.
 
-Names: stocks, quality, facts, metrics, runner, model, headline, suite (the last is `diffbt bench`).
+Names: stocks, quality, facts, metrics, runner, model, headline, gpu, suite (the last is `diffbt bench`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("stocks", "quality", "facts", "metrics", "runner", "model", "headline", "suite")
+NAMES = ("stocks", "quality", "facts", "metrics", "runner", "model", "headline", "gpu", "suite")
 
 
 def main(argv: list[str] | None = None) -> None:
