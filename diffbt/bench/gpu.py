@@ -133,6 +133,25 @@ def stage_fit(market, device: str, out_dir: Path) -> tuple[dict, object]:
             "model_file": path.name}, gen
 
 
+def stage_sample(gen, n_paths: int, length: int, tmp: Path, batch_size: int) -> dict:
+    """Sampling alone: time and peak memory for `n_paths` streamed to a file."""
+    import torch
+
+    cuda = gen.device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with PeakMemory() as mem:
+        t = time.perf_counter()
+        gen.sample(n_paths, length, seed=12, out=tmp / "small.npz", batch_size=batch_size)
+        out = {"paths": n_paths, "batch_size": batch_size, "sample_s": time.perf_counter() - t}
+    out["sample_peak_anon_gib"] = _gib(mem.anon)
+    out["sample_peak_file_gib"] = _gib(mem.file)
+    if cuda:
+        out["sample_peak_gpu_gib"] = _gib(torch.cuda.max_memory_allocated())
+    (tmp / "small.npz").unlink()
+    return out
+
+
 def stage_big(gen, n_paths: int, length: int, tmp: Path, workers: int,
               batch_size: int) -> dict:
     import torch
@@ -141,6 +160,7 @@ def stage_big(gen, n_paths: int, length: int, tmp: Path, workers: int,
     from strategies.momentum import MomentumRotation
 
     out: dict = {"paths": n_paths, "length": length, "assets": len(gen.assets),
+                 "batch_size": batch_size,
                  "file_gib": _gib(n_paths * length * len(gen.assets) * 5 * 8)}
     cuda = gen.device.type == "cuda"
     if cuda:
@@ -194,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--paths", type=int, default=10_000)
     ap.add_argument("--length", type=int, default=2520)
-    ap.add_argument("--batch-size", type=int, default=2000)
+    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--stages", default="check,fit,big,throughput")
+    ap.add_argument("--model", default=None, help="a saved model for the big stage (no fit)")
+    ap.add_argument("--compare-paths", type=int, default=0,
+                    help="also sample this many paths alone, to show the peak does not grow")
     args = ap.parse_args(argv)
 
     import tempfile
@@ -233,9 +256,15 @@ def main(argv: list[str] | None = None) -> int:
             elif stage == "fit":
                 res["fit"], gen = stage_fit(market, args.device, out_dir)
             elif stage == "big":
-                if gen is None:
-                    from diffbt.generate.generator import MarketGenerator
+                from diffbt.generate.generator import MarketGenerator
+
+                if args.model:
+                    gen = MarketGenerator.load(args.model, device=args.device)
+                elif gen is None:
                     gen = MarketGenerator(steps=200).fit(market, device=args.device, seed=0)
+                if args.compare_paths:
+                    res["big_small"] = stage_sample(gen, args.compare_paths, args.length, tmp,
+                                                    args.batch_size)
                 res["big"] = stage_big(gen, args.paths, args.length, tmp, args.workers,
                                        args.batch_size)
             elif stage == "throughput":
