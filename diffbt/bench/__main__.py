@@ -1,6 +1,7 @@
 """``python -m diffbt.bench NAME [args]``: run one benchmark by name.
 
-Names: stocks, quality, facts, metrics, runner, model, headline, gpu, suite (the last is `diffbt bench`).
+Names: stocks, quality, facts, metrics, runner, model, headline, gpu, suite (the last is
+`diffbt bench`).
 """
 
 from __future__ import annotations

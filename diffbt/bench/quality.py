@@ -236,23 +236,24 @@ def forecast_check(gen: MarketGenerator, train: Market, test: Market, *,
     from diffbt.generate.baselines import GarchT
 
     k = gen.config.context_bars
-    hist = Market(np.concatenate([train.values[-(k + 1):], test.values]),
-                  train.index[-(k + 1):].append(test.index), train.assets)
+    hist = Market(np.concatenate([train.values, test.values]), train.index.append(test.index),
+                  train.assets)  # all of it: the volatility state looks further back
     garch = GarchT().fit(train)
-    ret_all = to_features(hist.values)[..., 0]  # return i = bar i+1 of hist
+    feats = to_features(hist.values)  # row i = bar i+1 of hist
+    ret_all = feats[..., 0]
+    series = gen._state_series(feats)
     out: dict[str, Any] = {}
     for h in horizons:
-        origins = np.arange(k, len(hist) - h, every)  # bar index in hist
-        feats = gen.scaler.transform(to_features(hist.values))
-        ctx = np.stack([feats[t - k:t] for t in origins])
-        ctx = np.repeat(ctx, n_samples, axis=0)
+        origins = np.arange(len(train) - 1, len(hist) - h, every)  # last observed bar
+        ctx = np.repeat(np.stack([feats[t - k:t] for t in origins]), n_samples, axis=0)
+        var = None if series is None else np.repeat(series[origins - k], n_samples, axis=0)
         t0 = time.perf_counter()
         gen_t = torch.Generator(device=gen.device).manual_seed(seed)
-        z = gen._continue(len(ctx), h, context=ctx, regime_ids=np.full(len(ctx), -1),
+        z = gen._continue(len(ctx), h, context=ctx, var=var, regime_ids=np.full(len(ctx), -1),
                           regime_schedule=None, jumps=None, guidance=None, sampler="dpm",
                           sampler_steps=sampler_steps, generator=gen_t)
         elapsed = time.perf_counter() - t0
-        sim = gen.scaler.inverse(z)[..., 0].sum(axis=1).reshape(len(origins), n_samples, -1)
+        sim = z[..., 0].sum(axis=1).reshape(len(origins), n_samples, -1)
         sim = gen._widen(sim, h, axis=1)  # the fitted spread calibration (1.0 when none)
         target = np.stack([ret_all[t:t + h].sum(axis=0) for t in origins])  # (n_o, A)
         g = garch_forecast_samples(garch, ret_all, origins - 1, h, n_samples, seed)

@@ -8,6 +8,15 @@ This is the one place where markets become tensors and back:
 Long paths are generated window by window: each new window is conditioned on the last
 ``overlap`` bars of the previous one (context inpainting), so level and volatility continue
 across the seam. Forecasts use the same mechanism with the observed history as context.
+
+Volatility state (``vol_state=True``, the default): each window is modelled relative to the
+volatility each asset entered it with, an exponentially weighted mean of the squared returns
+of all earlier bars (half-life ``vol_halflife``, default one window). The window's price-unit
+features are divided by ``rho = sqrt(ewma / training variance)`` and ``log rho`` is a
+conditioning vector. Along a generated path the state is updated from the generated returns,
+so volatility carries over longer than one window of context (GARCH-like feedback, with
+the shape of each window learnt). A fresh path starts in the state of a random training
+window (of the regime asked for).
 """
 
 from __future__ import annotations
@@ -24,7 +33,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from diffbt.data.features import FEATURES, FeatureScaler, from_features, to_features
+from diffbt.data.features import (
+    FEATURES,
+    FeatureScaler,
+    ewma_variance,
+    from_features,
+    to_features,
+    vol_scale,
+)
 from diffbt.data.labels import (
     JUMP_BUCKETS,
     REGIMES,
@@ -92,6 +108,10 @@ class GeneratorConfig:
     max_tries : int
         Rounds of redrawing windows whose own regime label or jump count (by the fitted
         labeler and detector) differs from the one asked for; 1 = guidance only.
+    vol_state : bool
+        Model each window relative to the volatility state it starts in (module docstring).
+    vol_halflife : int, optional
+        Half-life in bars of that state (default: `window`).
     """
 
     window: int = 64
@@ -113,6 +133,8 @@ class GeneratorConfig:
     calibrate: bool = True
     cond_dropout: float = 0.15
     context_prob: float = 0.5
+    vol_state: bool = True
+    vol_halflife: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.window, int) or self.window < 4:
@@ -129,6 +151,10 @@ class GeneratorConfig:
                              f"({self.stride})")
         if not self.jump_k > 0:
             raise ValueError(f"jump_k must be > 0, got {self.jump_k!r}")
+        if self.vol_halflife is not None and (
+                isinstance(self.vol_halflife, bool) or not isinstance(self.vol_halflife, int)
+                or self.vol_halflife < 1):
+            raise ValueError(f"vol_halflife must be a positive int, got {self.vol_halflife!r}")
 
     @property
     def context_bars(self) -> int:
@@ -203,7 +229,7 @@ class MarketGenerator:
                                hidden=c.hidden, n_blocks=c.n_blocks, stride=c.stride,
                                dropout=c.dropout,
                                attention=c.attention, n_regimes=len(REGIMES), jumps=True,
-                               context=True)
+                               context=True, state=n_assets if c.vol_state else 0)
 
     # -- fit -------------------------------------------------------------------------------
     def fit(self, market: Market, *, train_end: object = None, steps: int | None = None,
@@ -245,8 +271,16 @@ class MarketGenerator:
                             f"at least {need}", column="timestamp")
         self.device = resolve_device(device)
         feats = to_features(train_mkt.values)  # (T-1, A, 5)
-        scaler = FeatureScaler.fit(feats)
         ret = feats[..., 0]
+        vol = None
+        if c.vol_state:
+            var0 = np.maximum(np.mean(ret ** 2, axis=0), 1e-20)
+            vol = {"halflife": c.vol_halflife or c.window, "var0": var0.tolist()}
+            self._state = {"vol": vol}
+            rho_rows = self._rho(self._state_series(feats)[:-1])  # (T-1, A)
+            scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
+        else:
+            scaler = FeatureScaler.fit(feats)
         labeler = RegimeLabeler.fit(ret, c.window)
         jumps = JumpDetector.fit(ret, k=c.jump_k)
         self._state = {
@@ -260,8 +294,15 @@ class MarketGenerator:
             "tz": None if train_mkt.index.tz is None else str(train_mkt.index.tz),
             "freq_ns": None if train_mkt.freq is None else int(train_mkt.freq.value),
             "periods_per_year": train_mkt.periods_per_year,
+            "vol": vol,
         }
-        windows, regime_ids, jump_counts = self._training_windows(feats, scaler, labeler, jumps)
+        windows, regime_ids, jump_counts, log_rho = self._training_windows(
+            feats, scaler, labeler, jumps)
+        if vol is not None:  # the states training windows start in, to start fresh paths
+            keep = np.unique(np.linspace(0, len(log_rho) - 1, min(len(log_rho), 4096))
+                             .round().astype(int))
+            vol["bank"] = np.round(log_rho[keep], 5).tolist()
+            vol["bank_regime"] = regime_ids[keep].tolist()
         counts = np.bincount(regime_ids, minlength=len(REGIMES))
         self._state["regime_freq"] = (counts / counts.sum()).tolist()
         self._state["jump_rate"] = float(np.mean(jump_counts > 0))
@@ -274,6 +315,8 @@ class MarketGenerator:
         x = torch.as_tensor(windows, dtype=torch.float32)
         cond = {"regime": torch.as_tensor(regime_ids, dtype=torch.long),
                 "jumps": torch.as_tensor(jump_counts, dtype=torch.float32)}
+        if vol is not None:
+            cond["state"] = torch.as_tensor(log_rho, dtype=torch.float32)
         tr = slice(0, n_train)
         va = slice(len(windows) - n_val, None)
         gen = torch.Generator().manual_seed(seed)
@@ -323,8 +366,8 @@ class MarketGenerator:
         k = self.config.context_bars
         h_max = max(1, min(self.config.window - k, 32))
         feats = self._context_features(market)
-        z = self.scaler.transform(feats)
-        n = len(z)
+        series = self._state_series(feats)
+        n = len(feats)
         first = max(k, n - (last_bars or n))
         origins = np.arange(first, n - h_max + 1)  # origin t: context rows t-k..t-1
         if len(origins) < 8:
@@ -332,13 +375,15 @@ class MarketGenerator:
             return {}
         origins = origins[np.linspace(0, len(origins) - 1, min(n_origins, len(origins)))
                           .round().astype(int)]
-        ctx = np.repeat(np.stack([z[t - k:t] for t in origins]), n_samples, axis=0)
+        ctx = np.repeat(np.stack([feats[t - k:t] for t in origins]), n_samples, axis=0)
+        var = None if series is None else np.repeat(series[origins - k], n_samples, axis=0)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
-        new = self._continue(len(ctx), h_max, context=ctx, regime_ids=np.full(len(ctx), -1),
-                             regime_schedule=None, jumps=None, guidance=None, sampler="dpm",
+        new = self._continue(len(ctx), h_max, context=ctx, var=var,
+                             regime_ids=np.full(len(ctx), -1), regime_schedule=None,
+                             jumps=None, guidance=None, sampler="dpm",
                              sampler_steps=sampler_steps, generator=gen)
-        sim = np.cumsum(self.scaler.inverse(new)[..., 0], axis=1)  # (o*s, h_max, A)
+        sim = np.cumsum(new[..., 0], axis=1)  # (o*s, h_max, A)
         sim = sim.reshape(len(origins), n_samples, h_max, -1)
         real = feats[..., 0]
         horizons = sorted({h for h in (1, 2, 4, 8, 16, 32) if h <= h_max} | {h_max})
@@ -370,18 +415,61 @@ class MarketGenerator:
 
     def _training_windows(self, feats: np.ndarray, scaler: FeatureScaler,
                           labeler: RegimeLabeler, jumps: JumpDetector
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Windows (N, A*5, L) in model space, their regime ids, jump counts and log rho."""
         c = self.config
-        z = scaler.transform(feats).astype(np.float32)  # (T, A, 5)
-        t, a, f = z.shape
+        t, a, f = feats.shape
         starts = np.arange(0, t - c.window + 1, c.window_stride)
-        flat = z.reshape(t, a * f)
-        windows = np.stack([flat[s:s + c.window].T for s in starts])  # (N, A*5, L)
+        series = self._state_series(feats)
+        rho = self._rho(series[starts]) if series is not None else np.ones((len(starts), a))
+        windows = np.empty((len(starts), a * f, c.window), dtype=np.float32)
+        for i in range(0, len(starts), 2048):  # in blocks: bounded memory
+            s = starts[i:i + 2048]
+            raw = np.stack([feats[j:j + c.window] for j in s])  # (n, L, A, 5)
+            z = scaler.transform(vol_scale(raw, rho[i:i + 2048]))
+            windows[i:i + 2048] = z.reshape(len(s), c.window, a * f).transpose(0, 2, 1)
         ret = feats[..., 0]
         trend, vol = labeler.label(ret, stride=c.window_stride)
         regime_ids = trend * len(VOLS) + vol
         counts = jumps.count_windows(jumps.flags(ret), c.window, stride=c.window_stride)
-        return windows, regime_ids.astype(np.int64), counts.astype(np.float32)
+        return (windows, regime_ids.astype(np.int64), counts.astype(np.float32),
+                np.log(rho).astype(np.float32))
+
+    # -- volatility state ----------------------------------------------------------------------
+    def _state_series(self, feats: np.ndarray) -> np.ndarray | None:
+        """The volatility state before each feature row, (T + 1, A); None without one."""
+        vol = self._state.get("vol")
+        if not vol:
+            return None
+        return ewma_variance(feats[..., 0], vol["halflife"], np.asarray(vol["var0"]))
+
+    def _rho(self, var: np.ndarray) -> np.ndarray:
+        """Volatility ratio ``sqrt(var / training variance)``, clipped to e^-4 .. e^4."""
+        ratio = np.sqrt(np.maximum(var, 1e-30) / np.asarray(self._state["vol"]["var0"]))
+        return np.clip(ratio, math.exp(-4.0), math.exp(4.0))
+
+    def _advance(self, var: np.ndarray | None, ret: np.ndarray) -> np.ndarray | None:
+        """The state after returns `ret` (n, k, A), from state `var` (n, A)."""
+        if var is None or ret.shape[1] == 0:
+            return var
+        vol = self._state["vol"]
+        return ewma_variance(ret, vol["halflife"], var)[:, -1]
+
+    def _initial_var(self, regime_ids: np.ndarray, rng: np.random.Generator
+                     ) -> np.ndarray | None:
+        """States for fresh paths: those of random training windows (of the regime asked)."""
+        vol = self._state.get("vol")
+        if not vol:
+            return None
+        bank = np.asarray(vol["bank"], dtype=np.float64)
+        bank_regime = np.asarray(vol["bank_regime"])
+        pick = rng.integers(len(bank), size=len(regime_ids))
+        for r in np.unique(regime_ids[regime_ids >= 0]):
+            rows = np.flatnonzero(bank_regime == r)
+            if len(rows):
+                sel = regime_ids == r
+                pick[sel] = rows[rng.integers(len(rows), size=int(sel.sum()))]
+        return np.asarray(vol["var0"]) * np.exp(2.0 * bank[pick])
 
     # -- conversion helpers ------------------------------------------------------------------
     def _to_channels(self, z: np.ndarray) -> torch.Tensor:
@@ -411,13 +499,17 @@ class MarketGenerator:
         return rng.choice(len(TRENDS), size=n, p=p) * len(VOLS) + vol
 
     def _cond(self, regime_ids: np.ndarray, jumps: float | None,
-              context: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+              context: np.ndarray | None = None,
+              rho: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """Conditioning tensors; `context` in model space, `rho` the volatility ratios."""
         n = len(regime_ids)
         null = len(REGIMES)
         cond = {"regime": torch.as_tensor(np.where(regime_ids < 0, null, regime_ids),
                                           dtype=torch.long, device=self.device),
                 "jumps": torch.full((n,), math.nan if jumps is None else float(jumps),
                                     device=self.device)}
+        if rho is not None:
+            cond["state"] = torch.as_tensor(np.log(rho), dtype=torch.float32, device=self.device)
         if context is not None:
             k = context.shape[1]
             full = np.zeros((n, self.config.window) + context.shape[2:], dtype=np.float64)
@@ -427,21 +519,26 @@ class MarketGenerator:
         return cond
 
     def _draw(self, n: int, *, regime_ids: np.ndarray, jumps: float | None,
-              context: np.ndarray | None, guidance: float | None, sampler: str,
-              sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
-        """One model window per row; returns scaled features (n, window, A, 5)."""
+              context: np.ndarray | None, var: np.ndarray | None, guidance: float | None,
+              sampler: str, sampler_steps: int | None, generator: torch.Generator
+              ) -> np.ndarray:
+        """One model window per row; `context` and the result are features (n, L, A, 5)."""
         shape = (n, len(self.assets) * N_FEATURES, self.config.window)
-        cond = self._cond(regime_ids, jumps, context)
+        rho = None if var is None else self._rho(var)
+        scale = np.ones((n, len(self.assets))) if rho is None else rho
+        ctx = None if context is None else self.scaler.transform(vol_scale(context, scale))
+        cond = self._cond(regime_ids, jumps, ctx, rho)
         out = run_sampler(self._diffusion, shape, sampler=sampler,
                           steps=None if sampler == "ddpm" else sampler_steps,
                           generator=generator, cond=cond, guidance=guidance)
-        return self._from_channels(out.x)
+        feats = self.scaler.inverse(self._from_channels(out.x))
+        return feats if rho is None else vol_scale(feats, rho, inverse=True)
 
-    def _matches(self, z: np.ndarray, regime_ids: np.ndarray,
+    def _matches(self, feats: np.ndarray, regime_ids: np.ndarray,
                  jumps: float | None) -> np.ndarray:
         """Which windows carry the labels asked for (by the fitted labeler and detector)."""
-        ret = self.scaler.inverse(z)[..., 0]  # (n, window, A) log returns
-        ok = np.ones(len(z), dtype=bool)
+        ret = feats[..., 0]  # (n, window, A) log returns
+        ok = np.ones(len(feats), dtype=bool)
         asked = regime_ids >= 0
         if asked.any():
             trend, vol = self.regimes.label_windows(ret)
@@ -453,13 +550,14 @@ class MarketGenerator:
         return ok
 
     def _windows(self, n: int, *, regime_ids: np.ndarray, jumps: float | None,
-                 context: np.ndarray | None, guidance: float | None, sampler: str,
-                 sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
+                 context: np.ndarray | None, var: np.ndarray | None, guidance: float | None,
+                 sampler: str, sampler_steps: int | None, generator: torch.Generator
+                 ) -> np.ndarray:
         """Conditioned windows; with ``config.max_tries > 1`` windows whose own labels differ
         from those asked for are redrawn (up to ``max_tries`` rounds)."""
         kw = {"jumps": jumps, "guidance": guidance, "sampler": sampler,
               "sampler_steps": sampler_steps, "generator": generator}
-        z = self._draw(n, regime_ids=regime_ids, context=context, **kw)
+        z = self._draw(n, regime_ids=regime_ids, context=context, var=var, **kw)
         if self.config.max_tries <= 1 or (jumps is None and not (regime_ids >= 0).any()):
             return z
         ok = self._matches(z, regime_ids, jumps)
@@ -468,33 +566,47 @@ class MarketGenerator:
                 break
             idx = np.flatnonzero(~ok)
             redo = self._draw(len(idx), regime_ids=regime_ids[idx],
-                              context=None if context is None else context[idx], **kw)
+                              context=None if context is None else context[idx],
+                              var=None if var is None else var[idx], **kw)
             z[idx] = redo
             ok[idx] = self._matches(redo, regime_ids[idx], jumps)
         self.last_acceptance = float(ok.mean())
         return z
 
     def _continue(self, n: int, new_bars: int, *, context: np.ndarray | None,
-                  regime_ids: np.ndarray, regime_schedule: Sequence[np.ndarray] | None,
-                  jumps: float | None, guidance: float | None, sampler: str,
-                  sampler_steps: int | None, generator: torch.Generator) -> np.ndarray:
-        """`new_bars` scaled feature bars after `context` (n, k, A, 5) (or from scratch)."""
+                  var: np.ndarray | None, regime_ids: np.ndarray,
+                  regime_schedule: Sequence[np.ndarray] | None, jumps: float | None,
+                  guidance: float | None, sampler: str, sampler_steps: int | None,
+                  generator: torch.Generator) -> np.ndarray:
+        """`new_bars` feature bars (n, new_bars, A, 5) after `context` (n, k, A, 5).
+
+        `var` is the volatility state (n, A) before the first context bar (or before the
+        first new bar without context); ignored by models without a volatility state.
+        """
         overlap = self.config.context_bars
+        if not self._state.get("vol"):
+            var = None
+        elif var is None:
+            var = np.broadcast_to(np.asarray(self._state["vol"]["var0"]),
+                                  (n, len(self.assets))).copy()
         out: list[np.ndarray] = []
         produced = 0
-        tail = None if context is None else context[:, -overlap:]
+        tail = None
+        if context is not None:
+            tail = context[:, -overlap:]
+            var = self._advance(var, context[:, :-overlap, :, 0])
         seg = 0
         while produced < new_bars:
             ids = regime_ids if regime_schedule is None else regime_schedule[
                 min(seg, len(regime_schedule) - 1)]
-            z = self._windows(n, regime_ids=ids, jumps=jumps, context=tail,
+            w = self._windows(n, regime_ids=ids, jumps=jumps, context=tail, var=var,
                               guidance=guidance, sampler=sampler, sampler_steps=sampler_steps,
                               generator=generator)
             k = 0 if tail is None else tail.shape[1]
-            fresh = z[:, k:]
-            out.append(fresh)
-            produced += fresh.shape[1]
-            tail = z[:, -overlap:]
+            out.append(w[:, k:])
+            produced += w.shape[1] - k
+            var = self._advance(var, w[:, :w.shape[1] - overlap, :, 0])  # to the next start
+            tail = w[:, -overlap:]
             seg += 1
         return np.concatenate(out, axis=1)[:, :new_bars]
 
@@ -562,7 +674,6 @@ class MarketGenerator:
         if (start <= 0).any() or not np.isfinite(start).all():
             raise ValueError(f"start_price must be positive, got {start_price!r}")
         index = self._future_index(length)
-        scaler = self.scaler
         meta = {"generator": "diffusion", "seed": seed, "regime": regimes, "jumps": jumps_value,
                 "guidance": guidance, "sampler": sampler, "sampler_steps": sampler_steps,
                 "train_end": self._state["train_end"]}
@@ -576,11 +687,12 @@ class MarketGenerator:
                     schedule = [self._regime_ids(r, b, rng) for r in regimes]
                     ids = schedule[0]
                     names = np.full(b, regimes[0] if len(regimes) == 1 else "->".join(regimes))
-                z = self._continue(b, length, context=None, regime_ids=ids,
-                                   regime_schedule=schedule, jumps=jumps_value,
-                                   guidance=guidance, sampler=sampler,
-                                   sampler_steps=sampler_steps, generator=gen)
-                values = from_features(scaler.inverse(z), start)
+                feats = self._continue(b, length, context=None,
+                                       var=self._initial_var(ids, rng), regime_ids=ids,
+                                       regime_schedule=schedule, jumps=jumps_value,
+                                       guidance=guidance, sampler=sampler,
+                                       sampler_steps=sampler_steps, generator=gen)
+                values = from_features(feats, start)
                 if progress is not None:
                     progress(s + b, n_paths)
                 yield values, names
@@ -621,8 +733,8 @@ class MarketGenerator:
         Parameters
         ----------
         context : Market
-            Observed history with the model's assets; only its last ``overlap + 1`` bars
-            are used.
+            Observed history with the model's assets; its last ``overlap`` bars are the
+            model's context, all earlier bars set the volatility state.
         horizon : int
         n_samples : int
             Sampled futures.
@@ -663,15 +775,19 @@ class MarketGenerator:
         if len(context) < overlap + 1:
             raise DataError(f"forecast needs at least {overlap + 1} bars of context, got "
                             f"{len(context)}", column="timestamp")
-        feats = self._context_features(context.iloc(slice(len(context) - overlap - 1, None)))
-        z = self.scaler.transform(feats)[None].repeat(n_samples, axis=0)
+        feats = self._context_features(context)
+        series = self._state_series(feats)
+        start = len(feats) - overlap
+        ctx = feats[None, start:].repeat(n_samples, axis=0)
+        var = None if series is None else series[None, start].repeat(n_samples, axis=0)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
-        new = self._continue(n_samples, horizon, context=z, regime_ids=np.full(n_samples, -1),
-                             regime_schedule=None, jumps=None, guidance=None, sampler=sampler,
+        new = self._continue(n_samples, horizon, context=ctx, var=var,
+                             regime_ids=np.full(n_samples, -1), regime_schedule=None,
+                             jumps=None, guidance=None, sampler=sampler,
                              sampler_steps=sampler_steps, generator=gen)
         last = context.select(self.assets).values[-1, :, 3]
-        return from_features(self.scaler.inverse(new), last)
+        return from_features(new, last)
 
     def forecast_series(self, market: Market, *, horizon: int,
                         quantiles: Sequence[float] = (0.05, 0.5, 0.95), asset: str | None = None,
@@ -681,7 +797,8 @@ class MarketGenerator:
         """Forecast quantiles of ``close[t + horizon]`` for every bar t, from bars <= t only.
 
         All forecasts are computed in large batches (one model call per sampler step for many
-        bars at once), not bar by bar. Row t uses only the ``overlap + 1`` bars ending at t.
+        bars at once), not bar by bar. Row t uses only bars <= t: the ``overlap`` bars ending
+        at t as context, the earlier ones through the volatility state.
 
         Parameters
         ----------
@@ -709,7 +826,7 @@ class MarketGenerator:
         j = self.assets.index(asset)
         overlap = self.config.context_bars
         feats = self._context_features(market)  # row i = bar i + 1
-        z_all = self.scaler.transform(feats)
+        series = self._state_series(feats)
         closes = market.select(self.assets).values[:, j, 3]
         out = np.full((len(market), len(q)), np.nan)
         bars = np.arange(overlap, len(market), every)  # bar t needs features t-overlap+1..t
@@ -720,13 +837,14 @@ class MarketGenerator:
         per = max(1, batch_size // n_samples)
         for s in range(0, len(bars), per):
             tb = bars[s:s + per]
-            ctx = np.stack([z_all[t - overlap:t] for t in tb])  # features of bars t-overlap+1..t
+            ctx = np.stack([feats[t - overlap:t] for t in tb])  # features of bars t-overlap+1..t
             ctx = np.repeat(ctx, n_samples, axis=0)
-            new = self._continue(len(ctx), horizon, context=ctx,
+            var = None if series is None else np.repeat(series[tb - overlap], n_samples, axis=0)
+            new = self._continue(len(ctx), horizon, context=ctx, var=var,
                                  regime_ids=np.full(len(ctx), -1), regime_schedule=None,
                                  jumps=None, guidance=None, sampler=sampler,
                                  sampler_steps=sampler_steps, generator=gen)
-            ret = self.scaler.inverse(new)[..., j, 0].sum(axis=1)  # log return t -> t+h
+            ret = new[..., j, 0].sum(axis=1)  # log return t -> t+h
             ret = self._widen(ret.reshape(len(tb), n_samples), horizon, axis=1)
             out[tb] = closes[tb, None] * np.exp(np.quantile(ret, q, axis=1).T)
         return out
@@ -756,7 +874,9 @@ class MarketGenerator:
                                   file=str(path))
         dev = resolve_device(device)
         try:
-            gen = cls(GeneratorConfig(**meta["generator"]))
+            settings = dict(meta["generator"])
+            settings.setdefault("vol_state", False)  # files from before the volatility state
+            gen = cls(GeneratorConfig(**settings))
             diffusion, _ = diffusion_from_checkpoint(tensors, meta, path=path, device=dev,
                                                      ema=False)
             gen._state = dict(meta["state"])

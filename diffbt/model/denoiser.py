@@ -116,6 +116,9 @@ class Denoiser(nn.Module):
         Time downsampling of the residual stream (1 = full resolution). The blocks run on
         ``L / stride`` steps (about ``stride`` times cheaper); a full-resolution skip around
         them keeps per-bar detail. ``L`` must be divisible by ``stride``.
+    n_state : int
+        Size of a continuous state vector ``cond["state"]`` ``(B, n_state)`` (0 = none);
+        missing means null (a learned embedding).
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class Denoiser(nn.Module):
         jumps: bool = False,
         context: bool = True,
         stride: int = 1,
+        n_state: int = 0,
     ) -> None:
         super().__init__()
         self.channels = channels
@@ -151,6 +155,13 @@ class Denoiser(nn.Module):
         else:
             self.jump_emb = None
             self.register_parameter("jump_null", None)
+        if n_state > 0:
+            self.state_emb = nn.Sequential(nn.Linear(n_state, emb_dim), nn.SiLU(),
+                                           nn.Linear(emb_dim, emb_dim))
+            self.state_null = nn.Parameter(torch.zeros(emb_dim))
+        else:
+            self.state_emb = None
+            self.register_parameter("state_null", None)
 
         in_ch = 2 * channels + 1 if context else channels
         self.inp = nn.Conv1d(in_ch, hidden, 3, padding=1)
@@ -188,12 +199,17 @@ class Denoiser(nn.Module):
                 null = torch.isnan(jumps)[:, None]
                 j = self.jump_emb(torch.nan_to_num(jumps, nan=0.0)[:, None])
                 emb = emb + torch.where(null, self.jump_null.expand_as(j), j)
+        if self.state_emb is not None:
+            state = cond.get("state")
+            emb = emb + (self.state_null if state is None
+                         else self.state_emb(state.to(emb.dtype)))
         return emb
 
     def forward(self, x: Tensor, t: Tensor, cond: dict[str, Tensor] | None = None) -> Tensor:
         """Network output for noisy ``x`` ``(B, C, L)`` at steps ``t`` ``(B,)``.
 
         ``cond`` may hold ``regime`` (long ``(B,)``), ``jumps`` (float ``(B,)``, NaN = null),
+        ``state`` (float ``(B, n_state)``),
         ``context`` (``(B, C, L)``) and ``context_mask`` (``(B, L)``, True where known).
         Missing entries mean null / nothing known. Returns ``(B, C, L)``.
         """

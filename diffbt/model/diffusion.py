@@ -58,6 +58,9 @@ class DiffusionConfig:
         Condition on a jump scalar per window.
     context : bool
         Accept a known prefix (inpainting channels).
+    state : int
+        Size of a continuous state vector per window (0 = none), e.g. the volatility level
+        each asset entered the window with. Always given (not a guidance label).
     """
 
     channels: int = 10
@@ -73,10 +76,11 @@ class DiffusionConfig:
     jumps: bool = False
     context: bool = True
     stride: int = 4
+    state: int = 0
 
     def __post_init__(self) -> None:
         for name in ("channels", "window", "hidden", "n_blocks", "timesteps", "n_regimes",
-                     "stride"):
+                     "stride", "state"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise ValueError(f"{name} must be an int, got {v!r}")
@@ -89,6 +93,8 @@ class DiffusionConfig:
             raise ValueError(f"window {self.window} must be divisible by stride {self.stride}")
         if self.n_regimes < 0:
             raise ValueError(f"n_regimes must be >= 0, got {self.n_regimes}")
+        if self.state < 0:
+            raise ValueError(f"state must be >= 0, got {self.state}")
         if self.schedule not in SCHEDULES:
             get_schedule(self.schedule)  # raises with the options
         if self.target not in TARGETS:
@@ -156,7 +162,7 @@ class GaussianDiffusion(nn.Module):
                     config.channels, hidden=config.hidden, n_blocks=config.n_blocks,
                     dropout=config.dropout, attention=config.attention,
                     n_regimes=config.n_regimes, jumps=config.jumps, context=config.context,
-                    stride=config.stride,
+                    stride=config.stride, n_state=config.state,
                 )
         self.model = model
         betas = get_schedule(config.schedule)(config.timesteps)
@@ -250,7 +256,7 @@ class GaussianDiffusion(nn.Module):
     def check_cond(self, cond: Cond | None, batch: int) -> Cond:
         """Validate a conditioning dict against the config; returns a shallow copy."""
         cond = dict(cond or {})
-        unknown = set(cond) - {"regime", "jumps", "context", "context_mask"}
+        unknown = set(cond) - {"regime", "jumps", "state", "context", "context_mask"}
         if unknown:
             raise ValueError(f"unknown conditioning keys: {sorted(unknown)}")
         cfg = self.config
@@ -269,6 +275,12 @@ class GaussianDiffusion(nn.Module):
             if cond["jumps"].shape != (batch,):
                 raise ValueError(f"jumps must have shape ({batch},), "
                                  f"got {tuple(cond['jumps'].shape)}")
+        if "state" in cond:
+            if cfg.state == 0:
+                raise ValueError("model was built without a state vector (state=0)")
+            if tuple(cond["state"].shape) != (batch, cfg.state):
+                raise ValueError(f"state must have shape ({batch}, {cfg.state}), "
+                                 f"got {tuple(cond['state'].shape)}")
         if ("context" in cond) != ("context_mask" in cond):
             raise ValueError("context and context_mask must be given together")
         if "context" in cond:

@@ -197,7 +197,8 @@ class Trainer:
         if cond and cfg.cond_dropout > 0:
             drop = torch.rand(b, generator=g, device=dev) < cfg.cond_dropout
             null = self.diffusion.null_cond(None, b)
-            cond = {k: torch.where(drop, null[k], v) for k, v in cond.items()}
+            cond = {k: torch.where(drop, null[k], v) if k in null else v
+                    for k, v in cond.items()}
         if self.diffusion.config.context and cfg.context_prob > 0:
             length = x0.shape[2]
             use = torch.rand(b, generator=g, device=dev) < cfg.context_prob
@@ -435,9 +436,10 @@ def _check_data(data: Tensor, config: DiffusionConfig, name: str) -> Tensor:
 def _check_labels(cond: Cond | None, config: DiffusionConfig, n: int, name: str,
                   device: torch.device) -> Cond:
     cond = dict(cond or {})
-    unknown = set(cond) - {"regime", "jumps"}
+    unknown = set(cond) - {"regime", "jumps", "state"}
     if unknown:
-        raise DataError(f"{name} has unknown keys {sorted(unknown)}; allowed: regime, jumps")
+        raise DataError(f"{name} has unknown keys {sorted(unknown)}; allowed: regime, jumps, "
+                        f"state")
     out: Cond = {}
     if "regime" in cond:
         r = torch.as_tensor(cond["regime"])
@@ -455,4 +457,11 @@ def _check_labels(cond: Cond | None, config: DiffusionConfig, n: int, name: str,
         if j.shape != (n,):
             raise DataError(f"{name}['jumps'] must have shape ({n},)")
         out["jumps"] = j.to(device=device, dtype=torch.float32)
+    if "state" in cond:
+        st = torch.as_tensor(cond["state"])
+        if config.state == 0:
+            raise DataError(f"{name}['state'] given but the model has state=0")
+        if tuple(st.shape) != (n, config.state) or not torch.isfinite(st).all():
+            raise DataError(f"{name}['state'] must be a finite ({n}, {config.state}) tensor")
+        out["state"] = st.to(device=device, dtype=torch.float32)
     return out

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from diffbt.data import datasets
-from diffbt.data.features import to_features
+from diffbt.data.features import from_features, to_features
 from diffbt.errors import DataError
 from diffbt.generate.generator import MarketGenerator
-from diffbt.model.checkpoint import CheckpointError
+from diffbt.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=8, batch_size=32,
             timesteps=100)
@@ -217,3 +217,65 @@ def test_forecast_calibration_scales_spread_from_the_given_span_only(gen, market
     s = g.spread_scale(1)
     np.testing.assert_allclose(np.log(cal[ok] / cal[ok, 1:2]), s * np.log(raw[ok] / raw[ok, 1:2]),
                                rtol=1e-6, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def gen_novol(market):
+    return MarketGenerator(**TINY, vol_state=False).fit(market, train_end="2008-12-31", seed=0)
+
+
+def _wilder_past(m, k: int):
+    """`m` with the log moves of every bar before its last ``k + 1`` tripled."""
+    feats = to_features(m.values)
+    feats[: len(feats) - k, :, :4] *= 3.0
+    values = np.concatenate([m.values[:1], from_features(feats, m.values[0, :, 3])])
+    return type(m)(values, m.index, m.assets)
+
+
+def test_volatility_state_carries_history_beyond_the_context(gen, gen_novol, market):
+    """The bars before the context set the volatility state: a wilder past widens the
+    forecast; a model without the state ignores them (same context, same forecast)."""
+    m = market.loc(end="2009-06-30")
+    kw = dict(n_samples=40, seed=0, sampler_steps=3)
+
+    def spread(g, mk):
+        fc = g.forecast(mk, 4, **kw)
+        last = mk.values[-1, :, 3]
+        lo = np.stack([fc[(a, 0.05)].to_numpy() for a in g.assets], axis=1) / last
+        hi = np.stack([fc[(a, 0.95)].to_numpy() for a in g.assets], axis=1) / last
+        return hi - lo
+
+    k = gen.config.context_bars
+    wild = _wilder_past(m, k)
+    np.testing.assert_allclose(to_features(wild.values)[-k:], to_features(m.values)[-k:],
+                               rtol=1e-9, atol=1e-12)
+    assert gen.config.vol_state and not gen_novol.config.vol_state
+    assert (spread(gen, wild) > spread(gen, m)).all()
+    np.testing.assert_allclose(spread(gen_novol, wild), spread(gen_novol, m), rtol=1e-6)
+
+
+def test_volatility_state_follows_the_generated_path(gen):
+    """Paths started in a volatile regime stay more volatile than calm ones for many windows:
+    the state is carried along the path, not reset per window."""
+    w = gen.config.window
+    calm = gen.sample(24, 6 * w, regime="calm", seed=0, sampler_steps=3)
+    wild = gen.sample(24, 6 * w, regime="volatile", seed=0, sampler_steps=3)
+    r_calm = np.abs(to_features(calm.values)[:, :, :, 0])
+    r_wild = np.abs(to_features(wild.values)[:, :, :, 0])
+    assert r_wild[:, : w].mean() > 1.5 * r_calm[:, : w].mean()
+    assert r_wild[:, 4 * w:].mean() > r_calm[:, 4 * w:].mean()
+
+
+def test_model_files_without_volatility_state_still_load(gen_novol, tmp_path):
+    """Files written before `vol_state` existed (no key in their JSON) load as vol_state=False."""
+    path = gen_novol.save(tmp_path / "new.safetensors")
+    tensors, meta = load_checkpoint(path)
+    for key in ("vol_state", "vol_halflife"):
+        del meta["generator"][key]
+    meta["config"].pop("state")
+    meta["state"].pop("vol")
+    old = save_checkpoint(tmp_path / "old.safetensors", tensors, meta)
+    back = MarketGenerator.load(old, device="cpu")
+    assert back.config.vol_state is False
+    np.testing.assert_array_equal(back.sample(2, 30, seed=5, sampler_steps=2).values,
+                                  gen_novol.sample(2, 30, seed=5, sampler_steps=2).values)
