@@ -1,13 +1,16 @@
 """The `diffbt` command line: parses arguments, shows progress, writes files.
 
 Errors are one line on stderr: exit code 2 for usage errors (bad options), 1 for bad data,
-models or strategies.
+models or strategies. The translation of library errors into that line lives in the command
+group itself, so ``cli`` run by click's ``CliRunner`` behaves as the ``diffbt`` entry point.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Callable
@@ -79,11 +82,71 @@ def _positive(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is None:
+        return value
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        ts = pd.NaT
+    if ts is pd.NaT:
+        raise click.BadParameter(f"not a date: {value!r}")
+    return value
+
+
 def _say(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _check_room(out: str | os.PathLike, n_paths: int, length: int, n_assets: int) -> None:
+    """Refuse a PathSet that cannot fit on the disk of `out` before sampling a single path."""
+    need = n_paths * length * n_assets * 5 * 8
+    where = Path(out).absolute().parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if need > free:
+        raise click.BadParameter(
+            f"{n_paths} paths x {length} bars x {n_assets} assets need {need / 1e9:.3g} GB "
+            f"for {out}, but only {free / 1e9:.3g} GB are free there",
+            param_hint="'--paths' / '--length'")
+
+
+def _one_line(exc: BaseException) -> str:
+    from diffbt.bt.loader import StrategyLoadError
+
+    msg = str(exc) if isinstance(exc, DataError | StrategyLoadError) else (
+        f"{type(exc).__name__}: {exc}")
+    return " ".join(msg.split())
+
+
+class _Cli(click.Group):
+    """The command group; turns library errors into one ``Error: ...`` line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException:
+            raise
+        except (ValueError, TypeError, RuntimeError, OSError, OverflowError,
+                MemoryError) as exc:  # DataError and StrategyLoadError are ValueErrors
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                raise
+            raise click.ClickException(_one_line(exc)) from exc
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="diffbt")
 @click.option("-v", "--verbose", is_flag=True, help="Log details to stderr.")
 def cli(verbose: bool) -> None:
@@ -97,12 +160,13 @@ def cli(verbose: bool) -> None:
 @click.argument("data", nargs=-1, required=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file.")
 @click.option("--window", type=int, default=64, show_default=True, callback=_positive)
-@click.option("--train-end", default=None, help="Fit on bars up to this date only.")
+@click.option("--train-end", default=None, callback=_date,
+              help="Fit on bars up to this date only.")
 @click.option("--steps", type=int, default=None, callback=_positive,
               help="Training steps (default from the model config).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT.train if it exists.")
 def fit(data, out, window, train_end, steps, device, seed, resume) -> None:
     """Fit a diffusion model on DATA (CSV/parquet files or a bundled dataset name)."""
@@ -137,11 +201,12 @@ def fit(data, out, window, train_end, steps, device, seed, resume) -> None:
 @click.option("--regime", multiple=True, callback=_check_regimes, help=REGIME_HELP)
 @click.option("--jumps", type=click.IntRange(min=0), default=None,
               help="Jump events per window to ask for.")
-@click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale.")
+@click.option("--guidance", type=float, default=None, callback=_finite,
+              help="Classifier-free guidance scale.")
 @click.option("--sampler", type=click.Choice(["dpm", "ddim", "ddpm"]), default="dpm",
               show_default=True)
 @click.option("--sampler-steps", type=int, default=20, show_default=True, callback=_positive)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PathSet file.")
@@ -151,6 +216,7 @@ def sample(model, n_paths, length, regime, jumps, guidance, sampler, sampler_ste
     from diffbt.generate.generator import MarketGenerator
 
     gen = MarketGenerator.load(model, device=device)
+    _check_room(out, n_paths, length, len(gen.assets))
     update, close = _count_progress("sample", "path")
     try:
         ps = gen.sample(n_paths, length, regime=list(regime) or None, jumps=jumps,
@@ -173,7 +239,7 @@ def sample(model, n_paths, length, regime, jumps, guidance, sampler, sampler_ste
 @click.option("--length", type=int, default=None, callback=_positive)
 @click.option("--regime", multiple=True, callback=_check_regimes, help=REGIME_HELP)
 @click.option("--jumps", type=click.IntRange(min=0), default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--params", multiple=True, help="Strategy parameter key=value (repeatable).")
 @click.option("--cash", type=float, default=100_000.0, show_default=True, callback=_positive)
 @click.option("--commission", type=click.FloatRange(min=0), default=0.0, show_default=True)
@@ -206,6 +272,7 @@ def backtest(strategy, data, paths_file, model, n_paths, length, regime, jumps, 
 
         gen = MarketGenerator.load(model)
         n_bars = length or (len(real) if real is not None else 252)
+        _check_room(Path(out) / "paths.npz", n_paths, n_bars, len(gen.assets))
         update, close = _count_progress("sample", "path")
         try:
             paths = gen.sample(n_paths, n_bars, regime=list(regime) or None, jumps=jumps,
@@ -235,7 +302,7 @@ def backtest(strategy, data, paths_file, model, n_paths, length, regime, jumps, 
 @click.option("--horizon", type=int, required=True, callback=_positive)
 @click.option("--quantiles", default="0.05,0.5,0.95", show_default=True)
 @click.option("--n-samples", type=int, default=200, show_default=True, callback=_positive)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 def forecast(model, data, horizon, quantiles, n_samples, seed, out) -> None:
     """Forecast quantiles of each asset's close 1..HORIZON bars after the data's last bar."""
@@ -261,10 +328,10 @@ def forecast(model, data, horizon, quantiles, n_samples, seed, out) -> None:
 @cli.command()
 @click.option("--real", "real_data", multiple=True, required=True)
 @click.option("--synthetic", type=click.Path(dir_okay=False), default=None)
-@click.option("--train-end", default=None,
+@click.option("--train-end", default=None, callback=_date,
               help="Compare on bars after this date; baselines are fitted before it.")
 @click.option("--baselines", is_flag=True, help="Also score GBM, Merton, bootstrap, GARCH-t.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 def evaluate(real_data, synthetic, train_end, baselines, seed, out) -> None:
     """Stylized-facts distances of synthetic paths (and baselines) to real data."""
@@ -327,8 +394,6 @@ def demo(out, quick, workers) -> None:
 # -- entry point ----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one clear line per error, no tracebacks for user mistakes."""
-    from diffbt.bt.loader import StrategyLoadError
-
     os.environ.setdefault("MPLBACKEND", "Agg")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
@@ -344,14 +409,6 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except (DataError, StrategyLoadError) as exc:
-        click.echo(f"diffbt: error: {exc}", err=True)
-        sys.exit(1)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        if logging.getLogger().isEnabledFor(logging.DEBUG):
-            raise
-        click.echo(f"diffbt: error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

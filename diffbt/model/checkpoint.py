@@ -1,12 +1,17 @@
 """Checkpoints: one safetensors file whose string metadata carries a JSON header.
 
 Layout: tensors (model, EMA, optimizer state, RNG state) in safetensors; everything else in
-``metadata["diffbt"]`` = ``{"format": "diffbt-model", "version": 1, "meta": {...}}``.
+``metadata["diffbt"]`` = ``{"format": "diffbt-model", "version": 2, "meta": {...}}``.
 Loading never unpickles: ``torch.load``/``torch.save`` are not used anywhere.
+
+Integrity (version 2): ``metadata["diffbt.sha256"]`` is the SHA-256 of the header text and of
+every tensor (name, dtype, shape, bytes), verified at load, so a damaged weight or header byte
+is an error rather than a silently different model. Version 1 files (no checksum) still load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -32,8 +37,9 @@ __all__ = [
 ]
 
 FORMAT = "diffbt-model"
-VERSION = 1
+VERSION = 2
 _KEY = "diffbt"
+_SHA_KEY = "diffbt.sha256"
 
 
 class CheckpointError(DataError):
@@ -66,7 +72,7 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, Tensor],
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(flat, tmp, metadata={_KEY: header})
+        save_file(flat, tmp, metadata={_KEY: header, _SHA_KEY: _digest(header, flat)})
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -88,7 +94,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[st
     Raises
     ------
     CheckpointError
-        Missing, truncated or damaged file, not a diffbt checkpoint, or a newer version.
+        Missing, truncated or damaged file (checksum mismatch), not a diffbt checkpoint, or a
+        newer version.
     """
     path = Path(path)
     if not path.is_file():
@@ -97,15 +104,21 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[st
         with safe_open(str(path), framework="pt", device="cpu") as f:
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError, MemoryError,
+            OverflowError) as exc:
+        msg = " ".join(str(exc).split())
         raise CheckpointError(f"not a readable safetensors checkpoint (damaged or truncated?): "
-                              f"{exc}", file=str(path)) from None
+                              f"{msg}", file=str(path)) from None
     if _KEY not in metadata:
         raise CheckpointError("safetensors file has no diffbt header (foreign file)",
                               file=str(path))
+    checksum = metadata.get(_SHA_KEY)
+    if checksum is not None and checksum != _digest(metadata[_KEY], tensors):
+        raise CheckpointError("checksum mismatch: the file is damaged (weights or header "
+                              "changed since it was saved)", file=str(path))
     try:
         header = json.loads(metadata[_KEY])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"damaged checkpoint header: {exc}", file=str(path)) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         fmt = header.get("format") if isinstance(header, dict) else None
@@ -117,10 +130,23 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[st
     if version > VERSION:
         raise CheckpointError(f"checkpoint format version {version} is newer than this diffbt "
                               f"supports ({VERSION}); upgrade diffbt", file=str(path))
+    if version >= 2 and checksum is None:
+        raise CheckpointError(f"checksum {_SHA_KEY!r} missing from a version {version} file "
+                              f"(damaged?)", file=str(path))
     meta = header.get("meta")
     if not isinstance(meta, dict):
         raise CheckpointError("checkpoint header has no meta dict", file=str(path))
     return tensors, meta
+
+
+def _digest(header: str, tensors: dict[str, Tensor]) -> str:
+    """SHA-256 (hex) of the header text and each tensor's name, dtype, shape and raw bytes."""
+    h = hashlib.sha256(header.encode("utf-8"))
+    for name in sorted(tensors):
+        t = tensors[name]
+        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().data)
+    return h.hexdigest()
 
 
 # diffusion models ---------------------------------------------------------------------
