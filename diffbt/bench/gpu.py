@@ -22,69 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-
-def _proc_mem(pid: int) -> tuple[int, int]:
-    """(anonymous, file-backed) proportional set size of one process in bytes, from /proc.
-
-    PSS splits a page shared by k processes (forked workers, the memory-mapped PathSet) into
-    k parts, so the sum over a process tree counts each page once.
-    """
-    anon = file = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss_Anon:"):
-                    anon = int(line.split()[1]) * 1024
-                elif line.startswith(("Pss_File:", "Pss_Shmem:")):
-                    file += int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return anon, file
-
-
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            with open(f"/proc/{p}/task/{p}/children") as fh:
-                todo.extend(int(c) for c in fh.read().split())
-        except OSError:
-            pass
-    return out
-
-
-class PeakMemory:
-    """Samples the resident memory of this process and its children every `interval` s."""
-
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
-        self.anon = self.file = self.total = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            mems = [_proc_mem(p) for p in _tree(os.getpid())]
-            a, f = sum(m[0] for m in mems), sum(m[1] for m in mems)
-            self.anon, self.file = max(self.anon, a), max(self.file, f)
-            self.total = max(self.total, a + f)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+from diffbt.bench.memory import PeakMemory
 
 
 def _gib(b: float) -> float:

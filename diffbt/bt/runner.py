@@ -20,6 +20,7 @@ numpy-backed `ArrayData` feeds (``fast=True``); ``fast=False`` uses backtrader's
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import multiprocessing as mp
@@ -311,7 +312,9 @@ def _init_worker(spec: _Spec, source: Any) -> None:
 
 def _run_chunk_worker(start: int, stop: int) -> dict[str, Any]:
     chunk = np.asarray(_WORKER["values"][start:stop])
-    return _run_chunk_arrays(_WORKER["spec"], chunk, start)
+    out = _run_chunk_arrays(_WORKER["spec"], chunk, start)
+    gc.collect()  # backtrader leaves reference cycles; a long-lived worker would grow
+    return out
 
 
 def _memmap_source(paths: PathSet, tmpdir: str) -> tuple:

@@ -112,6 +112,9 @@ class GeneratorConfig:
         Model each window relative to the volatility state it starts in (module docstring).
     vol_halflife : int, optional
         Half-life in bars of that state (default: `window`).
+    state_noise : float
+        Noise (in log units) added to the volatility state in training (see
+        `diffbt.model.train.TrainConfig`).
     """
 
     window: int = 64
@@ -135,6 +138,7 @@ class GeneratorConfig:
     context_prob: float = 0.5
     vol_state: bool = True
     vol_halflife: int | None = None
+    state_noise: float = 0.15
 
     def __post_init__(self) -> None:
         if not isinstance(self.window, int) or self.window < 4:
@@ -327,7 +331,8 @@ class MarketGenerator:
         diffusion = diffusion.to(self.device)
         tcfg = TrainConfig(steps=steps or c.steps, batch_size=batch_size or c.batch_size,
                            lr=c.lr, warmup=min(200, max(1, (steps or c.steps) // 10)),
-                           cond_dropout=c.cond_dropout, context_prob=c.context_prob, seed=seed,
+                           cond_dropout=c.cond_dropout, context_prob=c.context_prob,
+                           state_noise=c.state_noise, seed=seed,
                            val_every=max(1, (steps or c.steps) // 10),
                            ckpt_every=max(1, (steps or c.steps) // 20))
         result = train(diffusion, x[tr], cond={k: v[tr] for k, v in cond.items()},
@@ -657,6 +662,10 @@ class MarketGenerator:
             raise ValueError(f"length must be a positive int, got {length!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if guidance is not None and not math.isfinite(guidance):
+            raise ValueError(f"guidance must be a finite number, got {guidance!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         if jumps is not None and (isinstance(jumps, bool) is False and jumps < 0):
             raise ValueError(f"jumps must be >= 0, got {jumps}")
         jumps_value = None if jumps is None else float(jumps)
@@ -880,6 +889,12 @@ class MarketGenerator:
             diffusion, _ = diffusion_from_checkpoint(tensors, meta, path=path, device=dev,
                                                      ema=False)
             gen._state = dict(meta["state"])
+            missing = [k for k in ("assets", "scaler", "regimes", "jumps", "train_end",
+                                   "last_close", "calendar_tail", "freq_ns", "regime_freq")
+                       if k not in gen._state]
+            if missing:
+                raise CheckpointError(f"damaged MarketGenerator meta: missing {missing}",
+                                      file=str(path))
             gen.history = dict(meta.get("history", {}))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, CheckpointError):

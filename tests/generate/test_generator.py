@@ -279,3 +279,10 @@ def test_model_files_without_volatility_state_still_load(gen_novol, tmp_path):
     assert back.config.vol_state is False
     np.testing.assert_array_equal(back.sample(2, 30, seed=5, sampler_steps=2).values,
                                   gen_novol.sample(2, 30, seed=5, sampler_steps=2).values)
+
+
+@pytest.mark.parametrize("kw", [dict(guidance=float("nan")), dict(guidance=float("inf")),
+                                dict(seed=-1), dict(seed=1.5)])
+def test_generator_sample_rejects_non_finite_guidance_and_bad_seeds(gen, kw):
+    with pytest.raises(ValueError, match="guidance|seed"):
+        gen.sample(2, 10, sampler_steps=2, **kw)
