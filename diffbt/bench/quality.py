@@ -324,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--every", type=int, default=24, help="bars between forecast origins")
     ap.add_argument("--n-samples", type=int, default=100, help="samples per forecast")
     ap.add_argument("--overlap", type=int, default=None, help="context bars between windows")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a GeneratorConfig setting for the fit, e.g. --set state_noise=0.05")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--calibrate", action="store_true",
                     help="(re)fit the forecast spread calibration of --model on the last "
@@ -348,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             gen.calibrate_forecasts(train, last_bars=max(len(train) // 10, 200))
             results["spread"] = gen._state.get("spread")
     else:
-        gen = MarketGenerator().fit(train, steps=args.steps, seed=args.seed)
+        settings = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.set)}
+        gen = MarketGenerator(**settings).fit(train, steps=args.steps, seed=args.seed)
         gen.save(out / "model.safetensors")
     results["fit_s"] = time.perf_counter() - t0
     results["config"] = {k: v for k, v in vars(gen.config).items()}

@@ -138,7 +138,7 @@ class GeneratorConfig:
     context_prob: float = 0.5
     vol_state: bool = True
     vol_halflife: int | None = None
-    state_noise: float = 0.15
+    state_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.window, int) or self.window < 4:
@@ -556,37 +556,47 @@ class MarketGenerator:
 
     def _windows(self, n: int, *, regime_ids: np.ndarray, jumps: float | None,
                  context: np.ndarray | None, var: np.ndarray | None, guidance: float | None,
-                 sampler: str, sampler_steps: int | None, generator: torch.Generator
-                 ) -> np.ndarray:
-        """Conditioned windows; with ``config.max_tries > 1`` windows whose own labels differ
-        from those asked for are redrawn (up to ``max_tries`` rounds)."""
+                 sampler: str, sampler_steps: int | None, generator: torch.Generator,
+                 redraw_var: Callable[[np.ndarray], np.ndarray | None] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Conditioned windows and the volatility states they started in.
+
+        With ``config.max_tries > 1`` windows whose own labels differ from those asked for
+        are redrawn (up to ``max_tries`` rounds); for fresh paths (`redraw_var`) with a new
+        starting state too.
+        """
         kw = {"jumps": jumps, "guidance": guidance, "sampler": sampler,
               "sampler_steps": sampler_steps, "generator": generator}
         z = self._draw(n, regime_ids=regime_ids, context=context, var=var, **kw)
         if self.config.max_tries <= 1 or (jumps is None and not (regime_ids >= 0).any()):
-            return z
+            return z, var
         ok = self._matches(z, regime_ids, jumps)
         for _ in range(self.config.max_tries - 1):
             if ok.all():
                 break
             idx = np.flatnonzero(~ok)
+            if redraw_var is not None and var is not None:
+                var = var.copy()
+                var[idx] = redraw_var(regime_ids[idx])
             redo = self._draw(len(idx), regime_ids=regime_ids[idx],
                               context=None if context is None else context[idx],
                               var=None if var is None else var[idx], **kw)
             z[idx] = redo
             ok[idx] = self._matches(redo, regime_ids[idx], jumps)
         self.last_acceptance = float(ok.mean())
-        return z
+        return z, var
 
     def _continue(self, n: int, new_bars: int, *, context: np.ndarray | None,
                   var: np.ndarray | None, regime_ids: np.ndarray,
                   regime_schedule: Sequence[np.ndarray] | None, jumps: float | None,
                   guidance: float | None, sampler: str, sampler_steps: int | None,
-                  generator: torch.Generator) -> np.ndarray:
+                  generator: torch.Generator, rng: np.random.Generator | None = None
+                  ) -> np.ndarray:
         """`new_bars` feature bars (n, new_bars, A, 5) after `context` (n, k, A, 5).
 
         `var` is the volatility state (n, A) before the first context bar (or before the
         first new bar without context); ignored by models without a volatility state.
+        With `rng` and no context, label matching may also redraw a first window's state.
         """
         overlap = self.config.context_bars
         if not self._state.get("vol"):
@@ -604,9 +614,14 @@ class MarketGenerator:
         while produced < new_bars:
             ids = regime_ids if regime_schedule is None else regime_schedule[
                 min(seg, len(regime_schedule) - 1)]
-            w = self._windows(n, regime_ids=ids, jumps=jumps, context=tail, var=var,
-                              guidance=guidance, sampler=sampler, sampler_steps=sampler_steps,
-                              generator=generator)
+            redraw = None
+            if seg == 0 and context is None and rng is not None:
+                def redraw(r: np.ndarray) -> np.ndarray | None:
+                    return self._initial_var(r, rng)
+            w, var = self._windows(n, regime_ids=ids, jumps=jumps, context=tail, var=var,
+                                   guidance=guidance, sampler=sampler,
+                                   sampler_steps=sampler_steps, generator=generator,
+                                   redraw_var=redraw)
             k = 0 if tail is None else tail.shape[1]
             out.append(w[:, k:])
             produced += w.shape[1] - k
@@ -700,7 +715,7 @@ class MarketGenerator:
                                        var=self._initial_var(ids, rng), regime_ids=ids,
                                        regime_schedule=schedule, jumps=jumps_value,
                                        guidance=guidance, sampler=sampler,
-                                       sampler_steps=sampler_steps, generator=gen)
+                                       sampler_steps=sampler_steps, generator=gen, rng=rng)
                 values = from_features(feats, start)
                 if progress is not None:
                     progress(s + b, n_paths)
