@@ -20,18 +20,7 @@ def run(args: list[str]) -> int:
     return exc.value.code or 0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    """Every CLI test runs with network access blocked at the socket level."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access blocked by the test")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
-        yield
+pytestmark = pytest.mark.usefixtures("block_network")
 
 
 def test_network_is_really_blocked():

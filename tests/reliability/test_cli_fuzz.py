@@ -8,7 +8,6 @@ so each example can fail (valid combinations are filtered out by an independent 
 from __future__ import annotations
 
 import contextlib
-import socket
 import string
 
 import numpy as np
@@ -30,18 +29,7 @@ FUZZ = settings(max_examples=30, deadline=None,
                                        HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    """Network access is blocked at the socket level for the whole module."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access blocked by the test")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
-        yield
+pytestmark = pytest.mark.usefixtures("block_network")
 
 
 @pytest.fixture(scope="module")
