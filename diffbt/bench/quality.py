@@ -267,6 +267,40 @@ def forecast_check(gen: MarketGenerator, train: Market, test: Market, *,
     return out
 
 
+# -- volatility spread of single windows -----------------------------------------------------
+def vol_spread_check(gen: MarketGenerator, train: Market, *, n: int = 200, seed: int = 0,
+                     samplers: Sequence[tuple[str, int | None]] = (
+                         ("dpm", 20), ("dpm-sde", 10), ("dpm-sde", 20), ("dpm-sde", 50),
+                         ("ddim", 20), ("ddpm", None))) -> pd.DataFrame:
+    """Log volatility of single windows relative to the volatility state they start in:
+    its sd and mean per asset, real training windows vs fresh windows of each sampler
+    (``ddpm`` with ``n // 5`` windows). Needs a model with the volatility state."""
+    if not gen._state.get("vol"):
+        raise ValueError("vol_spread_check needs a model fitted with vol_state=True")
+    w = gen.config.window
+    feats = to_features(train.values)
+    series = gen._state_series(feats)
+    starts = np.arange(w, len(feats) - w, max(1, w // 4))
+    real = np.log(np.stack([feats[s:s + w, :, 0].std(axis=0) for s in starts]))
+    real -= 0.5 * np.log(series[starts])
+    rows = {"real windows": real}
+    rng = np.random.default_rng(seed)
+    for sampler, steps in samplers:
+        m = n // 5 if sampler == "ddpm" else n
+        ids = np.full(m, -1)
+        var = gen._initial_var(ids, rng)
+        g = torch.Generator(device=gen.device).manual_seed(seed)
+        x = gen._continue(m, w, context=None, var=var, regime_ids=ids, regime_schedule=None,
+                          jumps=None, guidance=None, sampler=sampler, sampler_steps=steps,
+                          generator=g)
+        rows[f"{sampler}-{steps or gen.config.timesteps}"] = (
+            np.log(x[..., 0].std(axis=1)) - 0.5 * np.log(var))
+    out = {k: {**{f"sd {a}": float(v[:, i].std()) for i, a in enumerate(gen.assets)},
+               **{f"mean {a}": float(v[:, i].mean()) for i, a in enumerate(gen.assets)}}
+           for k, v in rows.items()}
+    return pd.DataFrame(out).T
+
+
 # -- sampler steps vs quality and time ---------------------------------------------------------
 def sampler_curve(gen: MarketGenerator, test: Market, *, n_paths: int = 100,
                   steps: Sequence[int] = (5, 10, 20, 50, 100, 250), full: bool = True,
@@ -385,6 +419,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["seams"] = seam_check(gen, seed=args.seed)
         md += ["## Seams of long paths", "", "```", json.dumps(results["seams"], indent=1),
                "```", ""]
+        flush()
+    if "volspread" in checks:
+        spread = vol_spread_check(gen, train, seed=args.seed)
+        results["volspread"] = spread.to_dict()
+        md += ["## Window volatility relative to the state (log units)", "",
+               spread.to_markdown(floatfmt=".3f"), ""]
         flush()
     if "sampler" in checks:
         curve = sampler_curve(gen, test, seed=args.seed, n_paths=args.curve_paths)

@@ -650,8 +650,9 @@ class MarketGenerator:
             Jump events per window to ask for (True = 1, 0/False = calm, None = unconditioned).
         guidance : float, optional
             Classifier-free guidance scale (None = plain conditional).
-        sampler : {"dpm", "ddim", "ddpm"}
-            DPM-Solver++(2M), DDIM or full ancestral DDPM (all T steps).
+        sampler : {"dpm", "dpm-sde", "ddim", "ddpm"}
+            DPM-Solver++(2M), its stochastic (SDE) variant, DDIM or full ancestral DDPM (all T
+            steps).
         sampler_steps : int
             Denoiser calls per window for dpm/ddim (doubled when guidance is not 1).
         seed : int, optional
