@@ -11,7 +11,7 @@ across the seam. Forecasts use the same mechanism with the observed history as c
 
 Volatility state (``vol_state=True``, the default): each window is modelled relative to the
 volatility each asset entered it with, an exponentially weighted mean of the squared returns
-of all earlier bars (half-life ``vol_halflife``, default one window). The window's price-unit
+of all earlier bars (half-life ``vol_halflife``, default four windows). The window's price-unit
 features are divided by ``rho = sqrt(ewma / training variance)`` and ``log rho`` is a
 conditioning vector. Along a generated path the state is updated from the generated returns,
 so volatility carries over longer than one window of context (GARCH-like feedback, with
@@ -111,7 +111,8 @@ class GeneratorConfig:
     vol_state : bool
         Model each window relative to the volatility state it starts in (module docstring).
     vol_halflife : int, optional
-        Half-life in bars of that state (default: `window`).
+        Half-life in bars of that state (default: ``4 * window``; one window was tried and
+        gave weaker volatility clustering, see docs/generator.md).
     state_noise : float
         Noise (in log units) added to the volatility state in training (see
         `diffbt.model.train.TrainConfig`).
@@ -279,7 +280,7 @@ class MarketGenerator:
         vol = None
         if c.vol_state:
             var0 = np.maximum(np.mean(ret ** 2, axis=0), 1e-20)
-            vol = {"halflife": c.vol_halflife or c.window, "var0": var0.tolist()}
+            vol = {"halflife": c.vol_halflife or 4 * c.window, "var0": var0.tolist()}
             self._state = {"vol": vol}
             rho_rows = self._rho(self._state_series(feats)[:-1])  # (T-1, A)
             scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
