@@ -81,6 +81,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def _vol_ratio(var: np.ndarray, var0: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Volatility ratio ``sqrt(var / training variance)``, clipped to e^-4 .. e^4."""
+    ratio = np.sqrt(np.maximum(var, 1e-30) / np.asarray(var0))
+    return np.clip(ratio, math.exp(-4.0), math.exp(4.0))
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Settings of a `MarketGenerator` (stored in the checkpoint as JSON).
@@ -281,8 +287,7 @@ class MarketGenerator:
         if c.vol_state:
             var0 = np.maximum(np.mean(ret ** 2, axis=0), 1e-20)
             vol = {"halflife": c.vol_halflife or 4 * c.window, "var0": var0.tolist()}
-            self._state = {"vol": vol}
-            rho_rows = self._rho(self._state_series(feats)[:-1])  # (T-1, A)
+            rho_rows = _vol_ratio(ewma_variance(ret, vol["halflife"], var0)[:-1], var0)
             scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
         else:
             scaler = FeatureScaler.fit(feats)
@@ -450,9 +455,7 @@ class MarketGenerator:
         return ewma_variance(feats[..., 0], vol["halflife"], np.asarray(vol["var0"]))
 
     def _rho(self, var: np.ndarray) -> np.ndarray:
-        """Volatility ratio ``sqrt(var / training variance)``, clipped to e^-4 .. e^4."""
-        ratio = np.sqrt(np.maximum(var, 1e-30) / np.asarray(self._state["vol"]["var0"]))
-        return np.clip(ratio, math.exp(-4.0), math.exp(4.0))
+        return _vol_ratio(var, self._state["vol"]["var0"])
 
     def _advance(self, var: np.ndarray | None, ret: np.ndarray) -> np.ndarray | None:
         """The state after returns `ret` (n, k, A), from state `var` (n, A)."""

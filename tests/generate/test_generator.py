@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -286,3 +288,27 @@ def test_model_files_without_volatility_state_still_load(gen_novol, tmp_path):
 def test_generator_sample_rejects_non_finite_guidance_and_bad_seeds(gen, kw):
     with pytest.raises(ValueError, match="guidance|seed"):
         gen.sample(2, 10, sampler_steps=2, **kw)
+
+
+def test_label_matching_redraws_the_starting_state_of_fresh_paths(market):
+    """Windows of a fresh path that miss the regime asked for are redrawn together with a new
+    starting volatility state (only for those rows); continued windows keep theirs."""
+    g = MarketGenerator(**TINY, max_tries=4).fit(market, train_end="2008-12-31", seed=0)
+    calls = []
+    draw = g._initial_var
+
+    def spy(regime_ids, rng):
+        calls.append(len(regime_ids))
+        return draw(regime_ids, rng)
+
+    g._initial_var = spy
+    ps = g.sample(20, 3 * g.config.window, regime="bull_volatile", seed=0, sampler_steps=2)
+    assert _valid(ps.values)
+    assert calls[0] == 20  # one state per fresh path
+    assert len(calls) > 1  # the tiny model misses the regime: its states were redrawn
+    assert all(0 < b <= a for a, b in zip(calls, calls[1:], strict=False))  # failing rows only
+    assert len(calls) <= g.config.max_tries  # the first window only, at most max_tries rounds
+    calls.clear()
+    g.config = replace(g.config, max_tries=1)  # guidance only: no redraw
+    g.sample(20, 3 * g.config.window, regime="bull_volatile", seed=0, sampler_steps=2)
+    assert calls == [20]
