@@ -58,6 +58,17 @@ def baseline_table(gen: MarketGenerator, train: Market, test: Market, *, n_paths
 
 
 # -- regime conditioning ----------------------------------------------------------------------
+def _sampled_returns(gen: MarketGenerator, n: int, **kwargs: Any) -> np.ndarray:
+    """Log returns (n, window, A) of `n` sampled windows, the first bar's included.
+
+    ``PathSet.log_returns`` drops the first bar's return (from the close before the path);
+    the labels and jump counts of real windows use all `window` returns, so sample from a
+    known start close and keep it.
+    """
+    ps = gen.sample(n, gen.config.window, start_price=1.0, **kwargs)
+    return np.diff(np.log(ps.field("close")), axis=1, prepend=0.0)
+
+
 def _window_features(ret: np.ndarray) -> np.ndarray:
     """Summary features of return windows (n, L, A): per-asset sum, mean |r|, std."""
     return np.concatenate([ret.sum(axis=1), np.abs(ret).mean(axis=1), ret.std(axis=1)], axis=1)
@@ -109,9 +120,8 @@ def regime_check(gen: MarketGenerator, train: Market, *, n_per_regime: int = 100
     out: dict[str, Any] = {"classifier_train_accuracy": real_acc, "per_regime": {}}
     hits = total = 0
     for k, name in enumerate(REGIMES):
-        ps = gen.sample(n_per_regime, w, regime=name, seed=seed + k, guidance=guidance,
-                        sampler_steps=sampler_steps)
-        r = ps.log_returns()
+        r = _sampled_returns(gen, n_per_regime, regime=name, seed=seed + k,
+                             guidance=guidance, sampler_steps=sampler_steps)
         pred = predict(_window_features(r))
         acc = float(np.mean(pred == k))
         out["per_regime"][name] = acc
@@ -132,13 +142,12 @@ def jump_check(gen: MarketGenerator, train: Market, *, n: int = 300, seed: int =
     counts = det.count_windows(det.flags(ret), w)
     out: dict[str, float] = {"real_share_windows_with_jumps": float(np.mean(counts > 0))}
     for k in (0, 1):
-        ps = gen.sample(n, w, jumps=k, seed=seed + k, sampler_steps=sampler_steps)
-        r = ps.log_returns()
+        r = _sampled_returns(gen, n, jumps=k, seed=seed + k, sampler_steps=sampler_steps)
         syn = np.array([det.count_windows(det.flags(x), len(x))[0] for x in r])
         real_k = counts[counts == k]
         out[f"real_jumps_per_window_k{k}"] = float(real_k.mean()) if len(real_k) else math.nan
         out[f"synthetic_jumps_per_window_k{k}"] = float(syn.mean())
-    base = gen.sample(n, w, seed=seed + 7, sampler_steps=sampler_steps).log_returns()
+    base = _sampled_returns(gen, n, seed=seed + 7, sampler_steps=sampler_steps)
     syn_u = np.array([det.count_windows(det.flags(x), len(x))[0] for x in base])
     out["synthetic_jumps_per_window_unconditioned"] = float(syn_u.mean())
     out["real_jumps_per_window_all"] = float(counts.mean())

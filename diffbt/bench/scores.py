@@ -574,6 +574,7 @@ SCORES = ("disc", "pred", "corr", "disc_strong", "disc_strong_diff")
 def score_all(real, fake, *, runs: int = 5, seed: int = 0, strong: bool = True,
               strong_iterations: int = 10_000, iterations: int = 2000,
               pred_iterations: int = 5000, workers: int = 1,
+              which: tuple[str, ...] | None = None,
               progress: Progress | None = None) -> dict[str, dict]:
     """All scores, ``runs`` times each, summarised by :func:`summarise`.
 
@@ -592,6 +593,8 @@ def score_all(real, fake, *, runs: int = 5, seed: int = 0, strong: bool = True,
         Published: 2,000 and 5,000.
     workers : int
         Threads over runs (numba kernels without the GIL); results do not depend on it.
+    which : tuple of str, optional
+        Compute only these scores (names from ``SCORES``; ``strong`` is then ignored).
     progress : callable, optional
         Called with the name of each score as it starts.
 
@@ -599,32 +602,37 @@ def score_all(real, fake, *, runs: int = 5, seed: int = 0, strong: bool = True,
     -------
     dict
         ``{name: {"runs", "mean", "std", "half_width"}}`` for the names in ``SCORES``
-        (strong ones only when ``strong``).
+        (strong ones only when ``strong``), or for ``which``.
     """
     r, f = _pair(real, fake)
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
+    if which is None:
+        which = SCORES if strong else SCORES[:3]
+    unknown = sorted(set(which) - set(SCORES))
+    if unknown:
+        raise ValueError(f"unknown scores {unknown}; options: {', '.join(SCORES)}")
 
     def note(name: str) -> None:
         if progress is not None:
             progress(name)
 
+    def disc(iters: int, diff: bool) -> dict:
+        return summarise(_discriminative_runs(r, f, runs=runs, iterations=iters, seed=seed,
+                                              diff=diff, workers=workers))
+
+    compute = {
+        "disc": lambda: disc(iterations, False),
+        "pred": lambda: summarise(_predictive_runs(r, f, runs=runs, iterations=pred_iterations,
+                                                   seed=seed, workers=workers)),
+        "corr": lambda: summarise([correlational_score(r, f, seed=seed + k)
+                                   for k in range(runs)]),
+        "disc_strong": lambda: disc(strong_iterations, False),
+        "disc_strong_diff": lambda: disc(strong_iterations, True),
+    }
     out: dict[str, dict] = {}
-    note("disc")
-    out["disc"] = summarise(_discriminative_runs(r, f, runs=runs, iterations=iterations,
-                                                 seed=seed, diff=False, workers=workers))
-    note("pred")
-    out["pred"] = summarise(_predictive_runs(r, f, runs=runs, iterations=pred_iterations,
-                                             seed=seed, workers=workers))
-    note("corr")
-    out["corr"] = summarise([correlational_score(r, f, seed=seed + k) for k in range(runs)])
-    if strong:
-        note("disc_strong")
-        out["disc_strong"] = summarise(_discriminative_runs(
-            r, f, runs=runs, iterations=strong_iterations, seed=seed, diff=False,
-            workers=workers))
-        note("disc_strong_diff")
-        out["disc_strong_diff"] = summarise(_discriminative_runs(
-            r, f, runs=runs, iterations=strong_iterations, seed=seed, diff=True,
-            workers=workers))
+    for name in SCORES:
+        if name in which:
+            note(name)
+            out[name] = compute[name]()
     return out

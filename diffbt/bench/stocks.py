@@ -48,6 +48,11 @@ WINDOW = 24
 DEFAULT_DATA = (Path(__file__).resolve().parents[3] / "shared" / "data" / "stocks_goog_daily"
                 / "stock_data.csv")
 
+# the sampler curve of ``--curve``: (sampler, steps); ddpm 1000 is the full ancestral sampler
+CURVE = (("dpm", 5), ("dpm", 10), ("dpm", 20), ("dpm", 50), ("dpm", 100), ("dpm", 250),
+         ("ddpm", 1000))
+CURVE_SCORES = ("disc", "corr", "disc_strong")
+
 # Diffusion-TS (ICLR 2024) Table 1, Stocks, window 24: (mean, 95 % half-width)
 PUBLISHED = {
     "Diffusion-TS": {"disc": (0.067, 0.015), "pred": (0.036, 0.000), "corr": (0.004, 0.001)},
@@ -242,6 +247,7 @@ def run_stocks(
     sampler: str = "dpm",
     sampler_steps: int | None = None,
     extra_steps: tuple[int, ...] = (),
+    curve: bool = False,
     runs: int = 5,
     quick: bool = False,
     references: bool = True,
@@ -267,6 +273,9 @@ def run_stocks(
     extra_steps : tuple of int
         Also sample and score with these step counts (rows ``diffbt (<sampler>, <n> steps)``;
         not written to the ``.npy``).
+    curve : bool
+        Also score the sampler curve: ``CURVE`` settings (DPM-Solver++ at 5 to 250 steps and
+        the full ancestral DDPM), each with ``CURVE_SCORES`` (report key ``"curve"``).
     runs : int
         Runs per score.
     quick : bool
@@ -343,6 +352,23 @@ def run_stocks(
         extra = sample(result.ema, tuple(x.shape), sampler=sampler, steps=n, generator=g)
         extra_seconds[n] = time.perf_counter() - t0
         rows[f"diffbt ({sampler}, {n} steps)"] = windows(extra.x)
+    curve_rows = []
+    for name, n in CURVE if curve else ():
+        note(f"curve: sampling with {name} {n} steps")
+        t0 = time.perf_counter()
+        g = torch.Generator(device=result.ema.device).manual_seed(seed + 1)
+        out_c = sample(result.ema, tuple(x.shape), sampler=name, steps=n, generator=g)
+        seconds = time.perf_counter() - t0
+        fake = windows(out_c.x)
+        note(f"curve: scoring {name} {n} steps ({', '.join(CURVE_SCORES)})")
+        curve_rows.append({
+            "sampler": name, "steps": n, "denoiser_calls": out_c.n_calls,
+            "sample_seconds": seconds,
+            "std_ratio": float(fake.std() / real.std()),
+            "scores": score_all(real, fake, runs=runs, seed=seed + 100, workers=workers,
+                                which=CURVE_SCORES, **iters),
+            "memorisation": memorisation(real, fake, window=real.shape[1]),
+        })
     if references:
         rows.update(_reference_rows(real, seed=seed + 2))
     scores: dict[str, dict] = {}
@@ -383,6 +409,7 @@ def run_stocks(
         "scores": scores,
         "score_seconds": score_s,
         "memorisation": mems["diffbt"],
+        "curve": curve_rows,
         "memorisation_rows": mems,
         "published": {k: {s: list(v) for s, v in d.items()} for k, d in PUBLISHED.items()},
     }
@@ -419,7 +446,17 @@ def to_markdown(report: dict) -> str:
            f" 5th pct {m['real_p05']:.4f}; synthetic median {m['synthetic_median']:.4f}, "
            f"5th pct {m['synthetic_p05']:.4f}; synthetic closer than the real 5th pct: "
            f"{100 * m['frac_closer_than_real_p05']:.1f} %\n")
-    return head + "\n".join(lines) + "\n" + mem
+    text = head + "\n".join(lines) + "\n" + mem
+    if report.get("curve"):
+        text += ("\n| sampler | calls per window | seconds | disc | corr | strong disc | "
+                 "std / real | closer than real 5th pct |\n|---|--:|--:|---|---|---|--:|--:|\n")
+        for c in report["curve"]:
+            cells = [_fmt(c["scores"].get(k)) for k in CURVE_SCORES]
+            text += (f"| {c['sampler']} {c['steps']} | {c['denoiser_calls']} | "
+                     f"{c['sample_seconds']:.1f} | " + " | ".join(cells) +
+                     f" | {c['std_ratio']:.3f} | "
+                     f"{100 * c['memorisation']['frac_closer_than_real_p05']:.1f} % |\n")
+    return text
 
 
 # command line -------------------------------------------------------------------------
@@ -437,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sampler-steps", type=int, default=None)
     p.add_argument("--extra-steps", type=int, nargs="*", default=[],
                    help="also score samples drawn with these step counts")
+    p.add_argument("--curve", action="store_true",
+                   help="also score the sampler curve (dpm 5-250 steps, ddpm 1000) with "
+                        "disc, corr and the strong disc")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
@@ -452,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         report = run_stocks(a.data, out=a.out, arch=a.arch, whiten=a.whiten, steps=a.steps,
                             sampler=a.sampler,
                             sampler_steps=a.sampler_steps,
-                            extra_steps=tuple(a.extra_steps), runs=a.runs, quick=a.quick,
+                            extra_steps=tuple(a.extra_steps), curve=a.curve,
+                            runs=a.runs, quick=a.quick,
                             references=not a.no_references, seed=a.seed,
                             workers=a.workers)
     except FileNotFoundError as exc:

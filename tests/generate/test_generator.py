@@ -154,14 +154,15 @@ def test_features_of_samples_match_training_scale(gen):
 
 def test_generator_redraws_windows_until_labels_match(gen):
     """With max_tries > 1 every kept window carries the regime asked for (when found)."""
-    ps = gen.sample(6, gen.config.window, regime="bear_volatile", seed=2, sampler_steps=2)
-    ret = ps.log_returns()
+    ps = gen.sample(6, gen.config.window, regime="bear_volatile", seed=2, sampler_steps=2,
+                    start_price=1.0)
+    # all `window` returns, the first bar's (from the start close) included, as in training
+    ret = np.diff(np.log(ps.field("close")), axis=1, prepend=0.0)
     trend, vol = gen.regimes.label_windows(ret)
     assert gen.last_acceptance is not None and 0.0 <= gen.last_acceptance <= 1.0
     matched = (trend == 0) & (vol == 1)
-    # the acceptance the generator reports is what an independent labelling finds (the
-    # PathSet drops the first return, so allow one window of slack)
-    assert abs(matched.mean() - gen.last_acceptance) <= 1 / 6 + 1e-9
+    # the acceptance the generator reports is what an independent labelling finds
+    assert matched.mean() == pytest.approx(gen.last_acceptance)
 
 
 def test_jump_detector_count_batch_equals_per_window_loop(gen):
