@@ -313,3 +313,44 @@ def test_label_matching_redraws_the_starting_state_of_fresh_paths(market):
     g.config = replace(g.config, max_tries=1)  # guidance only: no redraw
     g.sample(20, 3 * g.config.window, regime="bull_volatile", seed=0, sampler_steps=2)
     assert calls == [20]
+
+
+def test_calibrate_drift_removes_a_drift_bias(market):
+    """A network biased by +0.2 sd per bar drifts away; calibrate_drift brings the paths back
+    to the training span's mean log return (the only input the calibration sees)."""
+    g = MarketGenerator(**TINY, calibrate_drift=False, calibrate=False).fit(
+        market, train_end="2008-12-31", seed=0)
+    train = market.split("2008-12-31")[0]
+    target = to_features(train.values)[:, :, 0].mean(axis=0)
+    sd = np.asarray(g.scaler.std)[:, 0]
+    for row, s in zip(g._state["scaler"]["mean"], sd, strict=True):
+        row[0] += 0.2 * s  # bias the network's return channel
+
+    def drift(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        r = g.sample(128, 16 + 15 * 8, seed=seed, sampler_steps=10).log_returns()
+        return r.mean(axis=(0, 1)), r.mean(axis=1).std(axis=0) / np.sqrt(len(r))
+
+    before, se = drift(7)
+    assert (before - target > 10 * se).all()
+    shift = np.asarray(g.calibrate_drift(train, seed=0, sampler_steps=10))
+    assert (shift < 0).all()
+    after, se = drift(8)  # a fresh seed: not the calibration's own paths
+    assert (np.abs(after - target) < 4 * se).all()
+
+
+def test_drift_shift_moves_returns_of_new_bars_only(gen, market):
+    """The calibrated shift adds a constant (times the window's volatility ratio) to every
+    bar's log return of a fresh window."""
+    w = gen.config.window
+    saved = gen._state.get("drift")
+    try:
+        gen._state["drift"] = [0.0, 0.0]
+        a = gen.sample(3, w, seed=4, sampler_steps=2, start_price=1.0)
+        gen._state["drift"] = [0.001, 0.002]
+        b = gen.sample(3, w, seed=4, sampler_steps=2, start_price=1.0)
+    finally:
+        gen._state["drift"] = saved
+    d = np.log(b.field("close")) - np.log(a.field("close"))  # cumulative shift per bar
+    step = np.diff(d, axis=1, prepend=0.0)
+    np.testing.assert_allclose(step, np.broadcast_to(step[:, :1], step.shape), rtol=1e-6)
+    assert (step[:, 0, 1] > step[:, 0, 0]).all() and (step > 0).all()
