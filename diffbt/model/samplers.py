@@ -25,6 +25,7 @@ __all__ = [
     "ddpm_sample",
     "dpm_solver_sample",
     "sample",
+    "SPACINGS",
     "timestep_grid",
 ]
 
@@ -40,20 +41,55 @@ class SampleOutput:
 # helpers ------------------------------------------------------------------------------
 
 
-def timestep_grid(timesteps: int, steps: int) -> list[int]:
+SPACINGS = ("time", "logsnr", "karras")
+
+
+def timestep_grid(timesteps: int, steps: int, *, spacing: str = "time",
+                  abar: Callable[[int], float] | None = None) -> list[int]:
     """``steps`` descending step indices from ``T-1`` to 0, then ``-1`` (clean data).
+
+    ``spacing``: ``"time"`` uniform in the step index; ``"logsnr"`` uniform in
+    ``log(alpha/sigma)`` from -5 (or the schedule's end, if higher) to step 0; ``"karras"``
+    uniform in ``sigma^(1/7)``, ``sigma = sqrt((1 - abar)/abar)``, from ``min(80, sigma_T)``
+    (Karras et al. 2022). The last two need ``abar`` (step -> abar); their steps are the
+    nearest integer steps, made distinct, and always start at ``T-1``.
 
     Raises
     ------
     ValueError
-        ``steps`` not in ``[1, timesteps]``.
+        ``steps`` not in ``[1, timesteps]``, unknown spacing.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= timesteps:
         raise ValueError(f"steps must be an int in [1, {timesteps}], got {steps!r}")
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; options: {', '.join(SPACINGS)}")
     if steps == 1:
         return [timesteps - 1, -1]
-    grid = torch.linspace(timesteps - 1, 0, steps, dtype=torch.float64).round().long().tolist()
-    return [*grid, -1]
+    if spacing == "time":
+        grid = torch.linspace(timesteps - 1, 0, steps, dtype=torch.float64).round().long()
+        return [*grid.tolist(), -1]
+    if abar is None:
+        raise ValueError(f"spacing {spacing!r} needs abar")
+    a = torch.tensor([abar(t) for t in range(timesteps)], dtype=torch.float64)
+    lam = 0.5 * torch.log(a / (1 - a))  # increasing as t decreases
+    # the first step is always T-1; the grid spreads the rest from where the noise is no
+    # longer total: logSNR -5 (DPM-Solver's end point for the cosine schedule) or sigma 80
+    # (EDM's sigma_max), whichever is later, so that no steps are spent in pure noise
+    if spacing == "logsnr":
+        key = lam
+        hi = float(torch.clamp(lam[-1], min=-5.0))
+    else:
+        key = torch.exp(-lam) ** (1 / 7)  # sigma^(1/7), decreasing as t decreases
+        hi = float(torch.clamp(key[-1], max=80.0 ** (1 / 7)))
+    targets = torch.linspace(hi, float(key[0]), steps, dtype=torch.float64)
+    # the nearest step to each target, then forced distinct and descending from T-1 to 0
+    idx = (key[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()
+    idx[0], idx[-1] = timesteps - 1, 0
+    for i in range(steps - 2, 0, -1):  # keep room above 0 for the later ones
+        idx[i] = max(idx[i], idx[i + 1] + 1)
+    for i in range(1, steps):
+        idx[i] = min(idx[i], idx[i - 1] - 1)
+    return [*idx, -1]
 
 
 def _start(diffusion: GaussianDiffusion, shape: tuple[int, ...], generator, cond):
@@ -119,11 +155,14 @@ def ddim_sample(
     *,
     steps: int = 50,
     eta: float = 0.0,
+    spacing: str = "time",
     generator: torch.Generator | None = None,
     cond: Cond | None = None,
     guidance: float | None = None,
 ) -> SampleOutput:
     """DDIM (Song et al. 2021) over ``steps`` steps; ``eta=0`` deterministic, 1 ~ DDPM.
+
+    ``spacing``: the step grid (see :func:`timestep_grid`).
 
     Notes
     -----
@@ -132,7 +171,7 @@ def ddim_sample(
     """
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
-    grid = timestep_grid(diffusion.num_timesteps, steps)
+    grid = timestep_grid(diffusion.num_timesteps, steps, spacing=spacing, abar=diffusion.abar)
     x, cond, calls0 = _start(diffusion, shape, generator, cond)
     for t, s in zip(grid[:-1], grid[1:], strict=True):
         eps, x0 = diffusion.model_predictions(x, _tvec(t, shape[0], x.device), cond,
@@ -154,11 +193,14 @@ def dpm_solver_sample(
     *,
     steps: int = 20,
     eta: float = 0.0,
+    spacing: str = "time",
     generator: torch.Generator | None = None,
     cond: Cond | None = None,
     guidance: float | None = None,
 ) -> SampleOutput:
     """DPM-Solver++(2M) (Lu et al. 2022), multistep second order in data prediction.
+
+    ``spacing``: the step grid (see :func:`timestep_grid`).
 
     ``eta = 0``: the probability-flow ODE (deterministic given the prior noise). ``eta > 0``:
     the SDE variant (SDE-DPM-Solver++(2M), midpoint form as in k-diffusion), which injects
@@ -175,7 +217,7 @@ def dpm_solver_sample(
     """
     if not (isinstance(eta, int | float) and math.isfinite(eta) and eta >= 0):
         raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
-    grid = timestep_grid(diffusion.num_timesteps, steps)
+    grid = timestep_grid(diffusion.num_timesteps, steps, spacing=spacing, abar=diffusion.abar)
     x, cond, calls0 = _start(diffusion, shape, generator, cond)
 
     def coeffs(t: int) -> tuple[float, float, float]:
