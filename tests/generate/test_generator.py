@@ -354,3 +354,32 @@ def test_drift_shift_moves_returns_of_new_bars_only(gen, market):
     step = np.diff(d, axis=1, prepend=0.0)
     np.testing.assert_allclose(step, np.broadcast_to(step[:, :1], step.shape), rtol=1e-6)
     assert (step[:, 0, 1] > step[:, 0, 0]).all() and (step > 0).all()
+
+
+def test_relative_volume_paths_follow_the_volume_level(gen, market):
+    """Volume is modelled relative to each window's level: a fresh path starts at the level
+    of the last training bars, and moving that level moves every generated log volume by the
+    same amount while prices stay identical."""
+    k = gen.config.context_bars
+    train = market.split("2008-12-31")[0]
+    np.testing.assert_allclose(gen._state["volume_level"],
+                               np.log1p(train.values[-k:, :, 4]).mean(axis=0))
+    saved = list(gen._state["volume_level"])
+    try:
+        a = gen.sample(3, 40, seed=2, sampler_steps=2)
+        gen._state["volume_level"] = [v + 0.5 for v in saved]
+        b = gen.sample(3, 40, seed=2, sampler_steps=2)
+    finally:
+        gen._state["volume_level"] = saved
+    np.testing.assert_allclose(b.values[..., :4], a.values[..., :4])
+    np.testing.assert_allclose(np.log1p(b.values[..., 4]) - np.log1p(a.values[..., 4]), 0.5,
+                               atol=1e-6)
+
+
+def test_models_saved_before_relative_volume_load_with_absolute_volume(gen, tmp_path):
+    path = gen.save(tmp_path / "m.diffbt")
+    tensors, meta = load_checkpoint(path)
+    del meta["generator"]["relative_volume"]
+    old = tmp_path / "old.diffbt"
+    save_checkpoint(old, tensors, meta)
+    assert MarketGenerator.load(old).config.relative_volume is False
