@@ -26,7 +26,7 @@ from diffbt.bench.scores import SCORES, memorisation, score_all
 from diffbt.errors import DataError
 from diffbt.model.denoiser import SinusoidalPosEmb
 from diffbt.model.diffusion import DiffusionConfig, GaussianDiffusion
-from diffbt.model.samplers import sample
+from diffbt.model.samplers import SPACINGS, sample
 from diffbt.model.train import TrainConfig, train
 
 __all__ = [
@@ -246,6 +246,7 @@ def run_stocks(
     lr: float = 1e-3,
     sampler: str = "dpm",
     sampler_steps: int | None = None,
+    spacing: str = "time",
     extra_steps: tuple[int, ...] = (),
     curve: bool = False,
     runs: int = 5,
@@ -270,6 +271,8 @@ def run_stocks(
         [-1, 1] (``"mlp"`` only).
     sampler, sampler_steps
         Sampler name and steps (None: the sampler's default, 20 for ``dpm``).
+    spacing : str
+        Step grid of the dpm/ddim samplers (``diffbt.model.samplers.timestep_grid``).
     extra_steps : tuple of int
         Also sample and score with these step counts (rows ``diffbt (<sampler>, <n> steps)``;
         not written to the ``.npy``).
@@ -333,8 +336,9 @@ def run_stocks(
     note(f"sampling {len(real)} windows ({sampler}, steps={sampler_steps or 'default'})")
     t0 = time.perf_counter()
     g = torch.Generator(device=result.ema.device).manual_seed(seed + 1)
+    grid = {} if sampler == "ddpm" else {"spacing": spacing}
     samp = sample(result.ema, tuple(x.shape), sampler=sampler, steps=sampler_steps,
-                  generator=g)
+                  generator=g, **grid)
     sample_s = time.perf_counter() - t0
 
     def windows(t: Tensor) -> np.ndarray:
@@ -349,7 +353,8 @@ def run_stocks(
     for n in extra_steps:
         t0 = time.perf_counter()
         g = torch.Generator(device=result.ema.device).manual_seed(seed + 1)
-        extra = sample(result.ema, tuple(x.shape), sampler=sampler, steps=n, generator=g)
+        extra = sample(result.ema, tuple(x.shape), sampler=sampler, steps=n, generator=g,
+                       **grid)
         extra_seconds[n] = time.perf_counter() - t0
         rows[f"diffbt ({sampler}, {n} steps)"] = windows(extra.x)
     curve_rows = []
@@ -357,7 +362,8 @@ def run_stocks(
         note(f"curve: sampling with {name} {n} steps")
         t0 = time.perf_counter()
         g = torch.Generator(device=result.ema.device).manual_seed(seed + 1)
-        out_c = sample(result.ema, tuple(x.shape), sampler=name, steps=n, generator=g)
+        out_c = sample(result.ema, tuple(x.shape), sampler=name, steps=n, generator=g,
+                       **({} if name == "ddpm" else {"spacing": spacing}))
         seconds = time.perf_counter() - t0
         fake = windows(out_c.x)
         note(f"curve: scoring {name} {n} steps ({', '.join(CURVE_SCORES)})")
@@ -393,6 +399,7 @@ def run_stocks(
         "train_seconds": train_s,
         "final_loss": float(np.mean(result.train_losses[-100:])),
         "sampler": sampler,
+        "spacing": spacing,
         "sampler_steps": sampler_steps if sampler_steps is not None else
         (20 if sampler == "dpm" else 50 if sampler == "ddim" else diffusion.num_timesteps),
         "sample_seconds": sample_s,
@@ -472,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=8000, help="training steps")
     p.add_argument("--sampler", default="dpm")
     p.add_argument("--sampler-steps", type=int, default=None)
+    p.add_argument("--spacing", default="time", choices=SPACINGS,
+                   help="step grid of dpm/ddim (time: the product default)")
     p.add_argument("--extra-steps", type=int, nargs="*", default=[],
                    help="also score samples drawn with these step counts")
     p.add_argument("--curve", action="store_true",
@@ -491,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_stocks(a.data, out=a.out, arch=a.arch, whiten=a.whiten, steps=a.steps,
                             sampler=a.sampler,
-                            sampler_steps=a.sampler_steps,
+                            sampler_steps=a.sampler_steps, spacing=a.spacing,
                             extra_steps=tuple(a.extra_steps), curve=a.curve,
                             runs=a.runs, quick=a.quick,
                             references=not a.no_references, seed=a.seed,
