@@ -203,7 +203,8 @@ def fit(data, out, window, train_end, steps, device, seed, resume) -> None:
               help="Jump events per window to ask for.")
 @click.option("--guidance", type=float, default=None, callback=_finite,
               help="Classifier-free guidance scale.")
-@click.option("--sampler", type=click.Choice(["dpm", "dpm-sde", "ddim", "ddpm"]), default="dpm",
+@click.option("--sampler", type=click.Choice(["dpm", "dpm-logsnr", "dpm-sde", "ddim", "ddpm"]),
+              default="dpm",
               show_default=True)
 @click.option("--sampler-steps", type=int, default=20, show_default=True, callback=_positive)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)

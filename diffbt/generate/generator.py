@@ -753,8 +753,9 @@ class MarketGenerator:
             Jump events per window to ask for (True = 1, 0/False = calm, None = unconditioned).
         guidance : float, optional
             Classifier-free guidance scale (None = plain conditional).
-        sampler : {"dpm", "dpm-sde", "ddim", "ddpm"}
-            DPM-Solver++(2M), its stochastic (SDE) variant, DDIM or full ancestral DDPM (all T
+        sampler : {"dpm", "dpm-logsnr", "dpm-sde", "ddim", "ddpm"}
+            DPM-Solver++(2M) (steps uniform in time; on a logSNR-uniform grid: more dispersed
+            single windows), its stochastic (SDE) variant, DDIM or full ancestral DDPM (all T
             steps).
         sampler_steps : int
             Denoiser calls per window for dpm/ddim (doubled when guidance is not 1).

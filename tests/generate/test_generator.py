@@ -383,3 +383,11 @@ def test_models_saved_before_relative_volume_load_with_absolute_volume(gen, tmp_
     old = tmp_path / "old.diffbt"
     save_checkpoint(old, tensors, meta)
     assert MarketGenerator.load(old).config.relative_volume is False
+
+
+def test_generator_samples_with_the_logsnr_grid_sampler(gen):
+    a = gen.sample(2, 20, seed=1, sampler="dpm-logsnr", sampler_steps=4)
+    b = gen.sample(2, 20, seed=1, sampler="dpm-logsnr", sampler_steps=4)
+    c = gen.sample(2, 20, seed=1, sampler="dpm", sampler_steps=4)
+    np.testing.assert_array_equal(a.values, b.values)
+    assert _valid(a.values) and not np.allclose(a.values, c.values)
