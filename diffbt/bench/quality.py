@@ -25,8 +25,10 @@ from diffbt.data.labels import REGIMES, VOLS
 from diffbt.data.market import Market
 from diffbt.generate.generator import MarketGenerator
 from diffbt.generate.pathset import PathSet
+from diffbt.metrics.facts import acf
 
 __all__ = [
+    "acf_reference",
     "baseline_table",
     "crps_samples",
     "forecast_check",
@@ -155,6 +157,28 @@ def jump_check(gen: MarketGenerator, train: Market, *, n: int = 300, seed: int =
     out["k1_rate_ratio"] = out["synthetic_jumps_per_window_k1"] / rate_real if rate_real else \
         math.nan
     return out
+
+
+# -- the return autocorrelation a faithful model can reach -------------------------------------
+def acf_reference(train: Market, test: Market, *, lags: int = 20) -> dict[str, Any]:
+    """How far the real training history's return ACF is from the test span's.
+
+    The ``acf_ret`` distance (mean over lags and assets of ``|ACF_test - ACF_x|``) of: the
+    whole training span, zero autocorrelation (the GBM / GARCH limit), and each test-length
+    piece of the training history. A model that reproduces the training span scores about
+    the first; the baselines with independent increments about the second.
+    """
+    def acf_of(r: np.ndarray) -> np.ndarray:  # (T, A) -> (lags, A)
+        return np.stack([acf(r[None, :, a], lags)[0] for a in range(r.shape[1])], axis=1)
+
+    tr, te = to_features(train.values)[..., 0], to_features(test.values)[..., 0]
+    target = acf_of(te)
+    n = len(te)
+    pieces = [float(np.abs(acf_of(tr[s:s + n]) - target).mean())
+              for s in range(0, len(tr) - n + 1, n)]
+    return {"training_span": float(np.abs(acf_of(tr) - target).mean()),
+            "zero": float(np.abs(target).mean()), "training_pieces": pieces,
+            "lag1_training": acf_of(tr)[0].tolist(), "lag1_test": target[0].tolist()}
 
 
 # -- seams of long paths ----------------------------------------------------------------------
@@ -423,6 +447,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["jumps"] = jump_check(gen, train, seed=args.seed)
         md += ["## Jump conditioning", "", "```", json.dumps(results["jumps"], indent=1),
                "```", ""]
+        flush()
+    if "acfref" in checks:
+        results["acfref"] = acf_reference(train, test)
+        md += ["## Return autocorrelation: what a faithful model can reach", "", "```",
+               json.dumps(results["acfref"], indent=1), "```", ""]
         flush()
     if "seams" in checks:
         results["seams"] = seam_check(gen, seed=args.seed)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from diffbt.bench import quality as Q
 from diffbt.data import datasets
+from diffbt.data.market import Market
 from diffbt.generate.generator import MarketGenerator
 
 TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=8, batch_size=32,
@@ -24,3 +26,15 @@ def test_sampled_returns_keep_the_first_bars_return(gen):
     assert r.shape == (3, gen.config.window, 2)
     np.testing.assert_allclose(r[:, 1:], ps.log_returns())
     np.testing.assert_allclose(r[:, 0], np.log(ps.field("close")[:, 0]))
+
+
+def test_acf_reference_against_pandas_and_an_exact_piece():
+    market = datasets.load().loc("2006-01-01", "2009-12-31")
+    train, test = market.split("2008-12-31")
+    out = Q.acf_reference(train, test, lags=5)
+    r = np.diff(np.log(test.values[:, :, 3]), axis=0)
+    zero = np.mean([abs(pd.Series(r[:, a]).autocorr(k)) for a in range(2) for k in range(1, 6)])
+    assert out["zero"] == pytest.approx(zero, rel=1e-9)
+    # a test span that is itself the first piece of the training history scores 0 there
+    first = Market(train.values[:len(test)], train.index[:len(test)], train.assets)
+    assert Q.acf_reference(train, first, lags=5)["training_pieces"][0] == pytest.approx(0.0)
