@@ -59,6 +59,8 @@ def _fit_progress(total: int) -> tuple[Callable[[int, dict], None], Callable[[],
         post = {"loss": f"{info['loss']:.4f}"}
         if "val" in last:
             post["val_loss"] = f"{last['val']:.4f}"
+        if "stage" in info:
+            post["stage"] = info["stage"]
         bar.set_postfix(post, refresh=False)
         bar.refresh()
 

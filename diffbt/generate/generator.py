@@ -280,7 +280,8 @@ class MarketGenerator:
             Training checkpoint written periodically; with ``resume=True`` training continues
             from it.
         progress : callable, optional
-            ``progress(step, {"loss", "lr", "val_loss"?})``.
+            ``progress(step, {"loss", "lr", "val_loss"?})``; after training, once more with
+            ``"stage": "calibrating"`` while the drift and forecast calibrations run.
 
         Raises
         ------
@@ -379,6 +380,11 @@ class MarketGenerator:
                         "val_losses": [list(v) for v in result.val_losses],
                         "steps": result.step, "n_train_windows": n_train,
                         "n_val_windows": n_val}
+        if progress is not None and (c.calibrate_drift or (c.calibrate and n_val)):
+            # training is done; say what the next half-minute is spent on
+            losses = result.train_losses
+            progress(result.step, {"loss": float(losses[-1]) if losses else math.nan,
+                                   "stage": "calibrating"})
         if c.calibrate_drift:
             self.calibrate_drift(train_mkt, seed=seed)
         if c.calibrate and n_val:

@@ -391,3 +391,11 @@ def test_generator_samples_with_the_logsnr_grid_sampler(gen):
     c = gen.sample(2, 20, seed=1, sampler="dpm", sampler_steps=4)
     np.testing.assert_array_equal(a.values, b.values)
     assert _valid(a.values) and not np.allclose(a.values, c.values)
+
+
+def test_fit_progress_reports_the_calibration_stage_last(market):
+    calls = []
+    MarketGenerator(**TINY).fit(market, train_end="2008-12-31", seed=0, steps=6,
+                                progress=lambda step, info: calls.append((step, dict(info))))
+    assert calls[-1][0] == 6 and calls[-1][1]["stage"] == "calibrating"
+    assert all("stage" not in info for _, info in calls[:-1]) and len(calls) > 1
