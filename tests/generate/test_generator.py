@@ -356,10 +356,17 @@ def test_drift_shift_moves_returns_of_new_bars_only(gen, market):
     assert (step[:, 0, 1] > step[:, 0, 0]).all() and (step > 0).all()
 
 
-def test_relative_volume_paths_follow_the_volume_level(gen, market):
+@pytest.fixture(scope="module")
+def rel_gen(market):
+    return MarketGenerator(**TINY, relative_volume=True).fit(market, train_end="2008-12-31",
+                                                             seed=0)
+
+
+def test_relative_volume_paths_follow_the_volume_level(rel_gen, market):
     """Volume is modelled relative to each window's level: a fresh path starts at the level
     of the last training bars, and moving that level moves every generated log volume by the
     same amount while prices stay identical."""
+    gen = rel_gen
     k = gen.config.context_bars
     train = market.split("2008-12-31")[0]
     np.testing.assert_allclose(gen._state["volume_level"],
@@ -376,8 +383,9 @@ def test_relative_volume_paths_follow_the_volume_level(gen, market):
                                atol=1e-6)
 
 
-def test_models_saved_before_relative_volume_load_with_absolute_volume(gen, tmp_path):
-    path = gen.save(tmp_path / "m.diffbt")
+def test_models_saved_before_relative_volume_load_with_absolute_volume(rel_gen, tmp_path):
+    path = rel_gen.save(tmp_path / "m.diffbt")
+    assert MarketGenerator.load(path).config.relative_volume is True
     tensors, meta = load_checkpoint(path)
     del meta["generator"]["relative_volume"]
     old = tmp_path / "old.diffbt"
