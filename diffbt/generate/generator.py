@@ -118,9 +118,10 @@ class GeneratorConfig:
         After fitting, widen or narrow forecast intervals per horizon so that the central
         90 % interval covers 90 % of outcomes on the held-back validation span (see
         `MarketGenerator.calibrate_forecasts`).
-    calibrate_drift : bool
-        After fitting, shift the generated log returns so that unconditioned long paths
-        drift as the training span did (see `MarketGenerator.calibrate_drift`).
+    calibrate_paths : bool
+        After fitting, calibrate long generated paths on the training span: the gain of
+        the volatility-state feedback (`MarketGenerator.calibrate_state`), then the drift
+        (`MarketGenerator.calibrate_drift`).
     max_tries : int
         Rounds of redrawing windows whose own regime label or jump count (by the fitted
         labeler and detector) differs from the one asked for; 1 = guidance only.
@@ -154,7 +155,7 @@ class GeneratorConfig:
     jump_k: float = 5.0
     max_tries: int = 8
     calibrate: bool = True
-    calibrate_drift: bool = True
+    calibrate_paths: bool = True
     cond_dropout: float = 0.15
     context_prob: float = 0.5
     vol_state: bool = True
@@ -379,19 +380,70 @@ class MarketGenerator:
                         "val_losses": [list(v) for v in result.val_losses],
                         "steps": result.step, "n_train_windows": n_train,
                         "n_val_windows": n_val}
-        if progress is not None and (c.calibrate_drift or (c.calibrate and n_val)):
+        if progress is not None and (c.calibrate_paths or (c.calibrate and n_val)):
             # training is done; say what the next half-minute is spent on
             losses = result.train_losses
             progress(result.step, {"loss": float(losses[-1]) if losses else math.nan,
                                    "stage": "calibrating"})
-        if c.calibrate_drift:
+        if c.calibrate_paths:
+            if vol is not None:
+                self.calibrate_state(seed=seed)
             self.calibrate_drift(train_mkt, seed=seed)
         if c.calibrate and n_val:
             val_bars = n_val * c.window_stride + c.window  # the held-back span, in bars
             self.calibrate_forecasts(train_mkt, last_bars=val_bars, seed=seed)
         return self
 
-    # -- drift calibration ---------------------------------------------------------------------
+    # -- long-path calibration -----------------------------------------------------------------
+    def calibrate_state(self, *, n_paths: int = 96, windows: int = 24, skip: int = 8,
+                        rounds: int = 3, seed: int | None = 0,
+                        sampler_steps: int | None = 20) -> list[float]:
+        """Fit the gain with which generated returns feed the volatility state.
+
+        Along generated paths the state drifted away from the states the training span
+        visited (sp500_nasdaq: mean log state ratio -0.09 / -0.23 after 24 windows against
+        -0.04 / -0.05 in training), the network read the gap between the state and the
+        path's recent volatility as volatility breaking out, and paths grew more volatile
+        and bearish the longer they ran (docs/generator.md, "Long paths"). Generated returns
+        therefore enter the state scaled by ``sqrt(gain)``, one gain per asset, fitted so
+        that in `n_paths` unconditioned paths of `windows` windows the mean log state ratio
+        of windows `skip` onwards equals that of the training windows (the bank fresh paths
+        start from; ``rounds`` fixed-point rounds). Observed returns (forecast contexts)
+        always enter with gain 1. ``fit`` calls it after training.
+
+        Returns
+        -------
+        list of float
+            The gain per asset, also stored with the model.
+        """
+        self._need_fit()
+        vol = self._state.get("vol")
+        if not vol:
+            raise ValueError("calibrate_state needs a model with the volatility state")
+        w, step = self.config.window, self.config.window - self.config.context_bars
+        target = np.asarray(vol["bank"]).mean(axis=0)  # mean log rho of training windows
+        length = w + (windows - 1) * step
+        vol["gain"] = [1.0] * len(self.assets)
+        rng = np.random.default_rng(seed)
+        for _ in range(rounds):
+            ids = np.full(n_paths, -1)
+            var = self._initial_var(ids, rng)
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(int(rng.integers(2**63 - 1)))
+            new = self._continue(n_paths, length, context=None, var=var, regime_ids=ids,
+                                 regime_schedule=None, jumps=None, guidance=None,
+                                 sampler="dpm", sampler_steps=sampler_steps, generator=gen)
+            gain = np.asarray(vol["gain"])
+            states = ewma_variance(new[..., 0] * np.sqrt(gain), vol["halflife"], var)
+            starts = [w - step + j * step for j in range(skip, windows)]  # window starts
+            got = np.log(self._rho(states[:, starts])).mean(axis=(0, 1))
+            log.info("calibrate_state: gain %s, mean log state ratio %s (training %s)",
+                     np.round(gain, 3), np.round(got, 3), np.round(target, 3))
+            # at a fixed volatility the state scales with the gain (log ratio by half its
+            # log); the paths' volatility answers in part, hence rounds and a bounded gain
+            vol["gain"] = np.clip(gain * np.exp(2.0 * (target - got)), 0.5, 2.0).tolist()
+        return list(vol["gain"])
+
     def calibrate_drift(self, market: Market, *, n_paths: int = 128, windows: int = 16,
                         rounds: int = 2, seed: int | None = 0,
                         sampler_steps: int | None = 20) -> list[float]:
@@ -543,11 +595,18 @@ class MarketGenerator:
     def _rho(self, var: np.ndarray) -> np.ndarray:
         return _vol_ratio(var, self._state["vol"]["var0"])
 
-    def _advance(self, var: np.ndarray | None, ret: np.ndarray) -> np.ndarray | None:
-        """The state after returns `ret` (n, k, A), from state `var` (n, A)."""
+    def _advance(self, var: np.ndarray | None, ret: np.ndarray, *,
+                 generated: bool = True) -> np.ndarray | None:
+        """The state after returns `ret` (n, k, A), from state `var` (n, A).
+
+        Generated returns enter with the feedback gain of `calibrate_state` (1 for observed
+        ones and for models without it).
+        """
         if var is None or ret.shape[1] == 0:
             return var
         vol = self._state["vol"]
+        if generated:
+            ret = ret * np.sqrt(np.asarray(vol.get("gain", 1.0)))
         return ewma_variance(ret, vol["halflife"], var)[:, -1]
 
     def _initial_var(self, regime_ids: np.ndarray, rng: np.random.Generator
@@ -717,7 +776,7 @@ class MarketGenerator:
         tail = None
         if context is not None:
             tail = context[:, -overlap:]
-            var = self._advance(var, context[:, :-overlap, :, 0])
+            var = self._advance(var, context[:, :-overlap, :, 0], generated=False)
         seg = 0
         while produced < new_bars:
             ids = regime_ids if regime_schedule is None else regime_schedule[
@@ -733,7 +792,9 @@ class MarketGenerator:
             k = 0 if tail is None else tail.shape[1]
             out.append(w[:, k:])
             produced += w.shape[1] - k
-            var = self._advance(var, w[:, :w.shape[1] - overlap, :, 0])  # to the next start
+            # to the next start; the first window's first bars are observed when given
+            var = self._advance(var, w[:, :w.shape[1] - overlap, :, 0],
+                                generated=seg > 0 or context is None)
             tail = w[:, -overlap:]
             seg += 1
         return np.concatenate(out, axis=1)[:, :new_bars]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from diffbt.data import datasets
@@ -318,7 +319,7 @@ def test_label_matching_redraws_the_starting_state_of_fresh_paths(market):
 def test_calibrate_drift_removes_a_drift_bias(market):
     """A network biased by +0.2 sd per bar drifts away; calibrate_drift brings the paths back
     to the training span's mean log return (the only input the calibration sees)."""
-    g = MarketGenerator(**TINY, calibrate_drift=False, calibrate=False).fit(
+    g = MarketGenerator(**TINY, calibrate_paths=False, calibrate=False).fit(
         market, train_end="2008-12-31", seed=0)
     train = market.split("2008-12-31")[0]
     target = to_features(train.values)[:, :, 0].mean(axis=0)
@@ -407,3 +408,40 @@ def test_fit_progress_reports_the_calibration_stage_last(market):
                                 progress=lambda step, info: calls.append((step, dict(info))))
     assert calls[-1][0] == 6 and calls[-1][1]["stage"] == "calibrating"
     assert all("stage" not in info for _, info in calls[:-1]) and len(calls) > 1
+
+
+def test_state_gain_enters_only_through_generated_returns(gen, market):
+    """Observed bars feed the volatility state as they are; the calibrated gain scales only
+    generated ones: a forecast within two windows (whose states come from observed bars)
+    ignores it, long sampled paths do not."""
+    step = gen.config.window - gen.config.context_bars
+    ctx = market.loc(end="2009-06-30")
+    vol = gen._state["vol"]
+    saved = vol.get("gain")
+    try:
+        vol["gain"] = [1.0, 1.0]
+        f1 = gen.forecast(ctx, 2 * step, n_samples=8, seed=0, sampler_steps=3)
+        p1 = gen.sample(2, 5 * step, seed=0, sampler_steps=3)
+        vol["gain"] = [2.0, 2.0]
+        f2 = gen.forecast(ctx, 2 * step, n_samples=8, seed=0, sampler_steps=3)
+        p2 = gen.sample(2, 5 * step, seed=0, sampler_steps=3)
+    finally:
+        vol.pop("gain") if saved is None else vol.update(gain=saved)
+    pd.testing.assert_frame_equal(f1, f2)
+    np.testing.assert_array_equal(p1.values[:, :gen.config.window],
+                                  p2.values[:, :gen.config.window])
+    assert not np.array_equal(p1.values, p2.values)
+
+
+def test_calibrate_state_stores_a_bounded_gain_that_survives_save_and_load(gen, tmp_path):
+    import copy
+
+    g = copy.deepcopy(gen)
+    gain = g.calibrate_state(n_paths=8, windows=6, skip=2, rounds=2, sampler_steps=2)
+    assert len(gain) == 2 and all(0.5 <= x <= 2.0 for x in gain)
+    assert g._state["vol"]["gain"] == gain
+    assert MarketGenerator.load(g.save(tmp_path / "m.diffbt"))._state["vol"]["gain"] == gain
+    plain = MarketGenerator(**TINY, vol_state=False).fit(
+        datasets.load().loc("2006-01-01", "2008-12-31"), seed=0)
+    with pytest.raises(ValueError, match="volatility state"):
+        plain.calibrate_state()
