@@ -234,8 +234,8 @@ def demo(out_dir: str | os.PathLike = "reports/demo", *, quick: bool = False, se
     train, test = market.split(train_end)
     say(f"data: {market}")
     gen_kw = {"steps": cfg["steps"], "calibrate": False}  # the demo does not forecast
-    if quick:
-        gen_kw.update(hidden=32, n_blocks=2)
+    if quick:  # a smoke test: a small network, no long-path calibration
+        gen_kw.update(hidden=32, n_blocks=2, calibrate_paths=False)
     gen = MarketGenerator(**gen_kw)
     t = time.perf_counter()
     gen.fit(market, train_end=train_end, seed=seed, progress=fit_progress)
