@@ -1072,6 +1072,8 @@ class MarketGenerator:
             settings = dict(meta["generator"])
             settings.setdefault("vol_state", False)  # files from before the volatility state
             settings.setdefault("relative_volume", False)  # ... and before relative volume
+            if "calibrate_drift" in settings:  # its name for part of session 3
+                settings["calibrate_paths"] = settings.pop("calibrate_drift")
             gen = cls(GeneratorConfig(**settings))
             diffusion, _ = diffusion_from_checkpoint(tensors, meta, path=path, device=dev,
                                                      ema=False)
