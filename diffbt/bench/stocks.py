@@ -239,10 +239,10 @@ def run_stocks(
     data: str | Path = DEFAULT_DATA,
     *,
     out: str | Path | None = None,
-    arch: str = "mlp",
+    arch: str = "conv",
     whiten: bool = False,
-    steps: int = 8000,
-    batch_size: int = 256,
+    steps: int = 3000,
+    batch_size: int = 128,
     lr: float = 1e-3,
     sampler: str = "dpm",
     sampler_steps: int | None = None,
@@ -474,9 +474,13 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="stock_data.csv")
-    p.add_argument("--arch", default="mlp", choices=ARCHS)
+    p.add_argument("--arch", default="conv", choices=ARCHS,
+                   help="conv: the product's Denoiser (default); mlp: the residual MLP")
     p.add_argument("--whiten", action="store_true", help="train on PCA-whitened windows")
-    p.add_argument("--steps", type=int, default=8000, help="training steps")
+    p.add_argument("--steps", type=int, default=3000,
+                   help="training steps (the product's default 3000; the MLP was run at 8000)")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="training batch (the product's default 128; the MLP was run at 256)")
     p.add_argument("--sampler", default="dpm")
     p.add_argument("--sampler-steps", type=int, default=None)
     p.add_argument("--spacing", default="time", choices=SPACINGS,
@@ -499,13 +503,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         report = run_stocks(a.data, out=a.out, arch=a.arch, whiten=a.whiten, steps=a.steps,
+                            batch_size=a.batch_size,
                             sampler=a.sampler,
                             sampler_steps=a.sampler_steps, spacing=a.spacing,
                             extra_steps=tuple(a.extra_steps), curve=a.curve,
                             runs=a.runs, quick=a.quick,
                             references=not a.no_references, seed=a.seed,
                             workers=a.workers)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     sys.stdout.write(to_markdown(report))

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from diffbt.bench import scores as S
-from diffbt.bench.stocks import MLPDenoiser, WindowWhitener, load_stocks, main, run_stocks
+from diffbt.bench.stocks import (
+    MLPDenoiser,
+    WindowWhitener,
+    load_stocks,
+    main,
+    run_stocks,
+    to_markdown,
+)
 from diffbt.errors import DataError
 
 
@@ -199,6 +206,17 @@ def test_score_all_run_zero_matches_single_scores():
         real, fake, iterations=20, seed=3, diff=True)
 
 
+def test_score_all_which_computes_the_same_subset():
+    rng = np.random.default_rng(9)
+    real, fake = _walks(rng, 120, 6, 2), _walks(rng, 120, 6, 2) + 0.03
+    kw = dict(runs=2, seed=1, iterations=15, pred_iterations=15, strong_iterations=15)
+    full = S.score_all(real, fake, **kw)
+    part = S.score_all(real, fake, which=("corr", "disc_strong"), **kw)
+    assert part == {k: full[k] for k in ("corr", "disc_strong")}
+    with pytest.raises(ValueError, match="unknown scores"):
+        S.score_all(real, fake, which=("fid",), **kw)
+
+
 def test_score_all_workers_do_not_change_results():
     rng = np.random.default_rng(10)
     real, fake = _walks(rng, 100, 5, 2), _walks(rng, 100, 5, 2)
@@ -278,3 +296,18 @@ def test_run_stocks_quick_writes_outputs(tmp_path):
     assert synth.shape == (80 - 24 + 1, 24, 6)
     assert set(report["scores"]) == {"diffbt", "real data", "real + N(0, 0.02)"}
     assert 0.0 <= report["memorisation"]["frac_closer_than_real_p05"] <= 1.0
+
+
+@pytest.mark.slow
+def test_run_stocks_curve_scores_every_sampler_setting(tmp_path):
+    path, _ = _csv(tmp_path, rows=80)
+    report = run_stocks(path, quick=True, steps=20, curve=True, references=False,
+                        spacing="logsnr")
+    assert report["spacing"] == "logsnr"
+    assert [(c["sampler"], c["denoiser_calls"]) for c in report["curve"]] == [
+        ("dpm", 5), ("dpm", 10), ("dpm", 20), ("dpm", 50), ("dpm", 100), ("dpm", 250),
+        ("ddpm", 1000)]
+    for c in report["curve"]:
+        assert set(c["scores"]) == {"disc", "corr", "disc_strong"}
+        assert 0.0 <= c["scores"]["disc_strong"]["mean"] <= 0.5
+    assert "| ddpm 1000 | 1000 |" in to_markdown(report)
