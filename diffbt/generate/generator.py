@@ -422,20 +422,14 @@ class MarketGenerator:
             raise ValueError("calibrate_state needs a model with the volatility state")
         w, step = self.config.window, self.config.window - self.config.context_bars
         target = np.asarray(vol["bank"]).mean(axis=0)  # mean log rho of training windows
-        length = w + (windows - 1) * step
         vol["gain"] = [1.0] * len(self.assets)
         rng = np.random.default_rng(seed)
         for _ in range(rounds):
-            ids = np.full(n_paths, -1)
-            var = self._initial_var(ids, rng)
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(int(rng.integers(2**63 - 1)))
-            new = self._continue(n_paths, length, context=None, var=var, regime_ids=ids,
-                                 regime_schedule=None, jumps=None, guidance=None,
-                                 sampler="dpm", sampler_steps=sampler_steps, generator=gen)
+            ret, var = self._fresh_paths(n_paths, windows, rng, sampler_steps)
             gain = np.asarray(vol["gain"])
-            states = ewma_variance(new[..., 0] * np.sqrt(gain), vol["halflife"], var)
-            starts = [w - step + j * step for j in range(skip, windows)]  # window starts
+            states = ewma_variance(ret * np.sqrt(gain), vol["halflife"], var)
+            # where windows skip + 1 .. windows start (the last: where a next one would)
+            starts = [w - step + j * step for j in range(skip, windows)]
             got = np.log(self._rho(states[:, starts])).mean(axis=(0, 1))
             log.info("calibrate_state: gain %s, mean log state ratio %s (training %s)",
                      np.round(gain, 3), np.round(got, 3), np.round(target, 3))
@@ -463,22 +457,13 @@ class MarketGenerator:
             The shift per asset, also stored with the model.
         """
         self._need_fit()
-        k = self.config.context_bars
         target = self._context_features(market)[:, :, 0].mean(axis=0)  # (A,)
-        length = self.config.window + (windows - 1) * (self.config.window - k)
         sd = np.asarray(self.scaler.std)[:, 0]
         shift = np.zeros(len(self.assets))
         self._state["drift"] = shift.tolist()
         rng = np.random.default_rng(seed)
         for _ in range(rounds):
-            ids = np.full(n_paths, -1)
-            var = self._initial_var(ids, rng)
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(int(rng.integers(2**63 - 1)))
-            new = self._continue(n_paths, length, context=None, var=var, regime_ids=ids,
-                                 regime_schedule=None, jumps=None, guidance=None,
-                                 sampler="dpm", sampler_steps=sampler_steps, generator=gen)
-            ret = new[..., 0]
+            ret, var = self._fresh_paths(n_paths, windows, rng, sampler_steps)
             # the state's scale of each bar (1 without a state): the shift's effect per bar
             unit = np.ones_like(ret) if var is None else self._path_rho(var, ret)
             shift += (target - ret.mean(axis=(0, 1))) / unit.mean(axis=(0, 1))
@@ -489,8 +474,23 @@ class MarketGenerator:
     def _path_rho(self, var: np.ndarray, ret: np.ndarray) -> np.ndarray:
         """Volatility ratio before each bar of paths `ret` (n, L, A) started in state `var`."""
         vol = self._state["vol"]
-        series = ewma_variance(ret, vol["halflife"], var)[:, :-1]
-        return self._rho(series)
+        gain = np.sqrt(np.asarray(vol.get("gain", 1.0)))
+        return self._rho(ewma_variance(ret * gain, vol["halflife"], var)[:, :-1])
+
+    def _fresh_paths(self, n_paths: int, windows: int, rng: np.random.Generator,
+                     sampler_steps: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Log returns (n, L, A) of unconditioned paths of `windows` windows, and the states
+        they started in (the calibrations' sample)."""
+        length = self.config.window + (windows - 1) * (self.config.window
+                                                       - self.config.context_bars)
+        ids = np.full(n_paths, -1)
+        var = self._initial_var(ids, rng)
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(rng.integers(2**63 - 1)))
+        new = self._continue(n_paths, length, context=None, var=var, regime_ids=ids,
+                             regime_schedule=None, jumps=None, guidance=None, sampler="dpm",
+                             sampler_steps=sampler_steps, generator=gen)
+        return new[..., 0], var
 
     # -- forecast calibration ------------------------------------------------------------------
     def calibrate_forecasts(self, market: Market, *, last_bars: int | None = None,
