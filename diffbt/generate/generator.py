@@ -396,7 +396,7 @@ class MarketGenerator:
 
     # -- long-path calibration -----------------------------------------------------------------
     def calibrate_state(self, *, n_paths: int = 96, windows: int = 24, skip: int = 8,
-                        rounds: int = 3, seed: int | None = 0,
+                        rounds: int = 4, seed: int | None = 0,
                         sampler_steps: int | None = 20) -> list[float]:
         """Fit the gain with which generated returns feed the volatility state.
 
