@@ -396,7 +396,7 @@ class MarketGenerator:
 
     # -- long-path calibration -----------------------------------------------------------------
     def calibrate_state(self, *, n_paths: int = 96, windows: int = 24, skip: int = 8,
-                        rounds: int = 4, seed: int | None = 0,
+                        rounds: int = 4, seed: int | None = 0, sampler: str = "dpm",
                         sampler_steps: int | None = 20) -> list[float]:
         """Fit the gain with which generated returns feed the volatility state.
 
@@ -409,7 +409,10 @@ class MarketGenerator:
         that in `n_paths` unconditioned paths of `windows` windows the mean log state ratio
         of windows `skip` onwards equals that of the training windows (the bank fresh paths
         start from; ``rounds`` fixed-point rounds). Observed returns (forecast contexts)
-        always enter with gain 1. ``fit`` calls it after training.
+        always enter with gain 1. ``fit`` calls it after training, for the default sampler
+        (``sampler``, ``sampler_steps``): the gain compensates that sampler's narrower
+        volatility spread, so a user who samples with another one (``"ddpm"``,
+        ``"dpm-logsnr"``) should call this and `calibrate_drift` again with it.
 
         Returns
         -------
@@ -425,7 +428,7 @@ class MarketGenerator:
         vol["gain"] = [1.0] * len(self.assets)
         rng = np.random.default_rng(seed)
         for _ in range(rounds):
-            ret, var = self._fresh_paths(n_paths, windows, rng, sampler_steps)
+            ret, var = self._fresh_paths(n_paths, windows, rng, sampler, sampler_steps)
             gain = np.asarray(vol["gain"])
             states = ewma_variance(ret * np.sqrt(gain), vol["halflife"], var)
             # where windows skip + 1 .. windows start (the last: where a next one would)
@@ -439,17 +442,16 @@ class MarketGenerator:
         return list(vol["gain"])
 
     def calibrate_drift(self, market: Market, *, n_paths: int = 128, windows: int = 16,
-                        rounds: int = 2, seed: int | None = 0,
+                        rounds: int = 2, seed: int | None = 0, sampler: str = "dpm",
                         sampler_steps: int | None = 20) -> list[float]:
         """Shift generated log returns so that long paths drift as `market` did.
 
-        Chained windows compound small errors of the network's conditional mean: on
-        sp500_nasdaq (1999-2014) unconditioned 1,000-bar paths drifted by -7 %/year against
-        +3 %/year in the data (docs/generator.md). This adds a constant per asset to every
-        generated bar's log return (in units of the volatility state), chosen so that
-        `n_paths` unconditioned paths of `windows` windows have the mean log return per bar
-        of `market`; `rounds` fixed-point rounds, since shifted bars are the next windows'
-        context. Call it with the training span only (``fit`` does).
+        Chained windows compound small errors of the network's conditional mean. This adds
+        a constant per asset to every generated bar's log return (in units of the volatility
+        state), chosen so that `n_paths` unconditioned paths of `windows` windows, drawn with
+        ``sampler``, have the mean log return per bar of `market`; `rounds` fixed-point
+        rounds, since shifted bars are the next windows' context. Call it with the training
+        span only, after `calibrate_state` (``fit`` does both).
 
         Returns
         -------
@@ -463,7 +465,7 @@ class MarketGenerator:
         self._state["drift"] = shift.tolist()
         rng = np.random.default_rng(seed)
         for _ in range(rounds):
-            ret, var = self._fresh_paths(n_paths, windows, rng, sampler_steps)
+            ret, var = self._fresh_paths(n_paths, windows, rng, sampler, sampler_steps)
             # the state's scale of each bar (1 without a state): the shift's effect per bar
             unit = np.ones_like(ret) if var is None else self._path_rho(var, ret)
             shift += (target - ret.mean(axis=(0, 1))) / unit.mean(axis=(0, 1))
@@ -478,7 +480,8 @@ class MarketGenerator:
         return self._rho(ewma_variance(ret * gain, vol["halflife"], var)[:, :-1])
 
     def _fresh_paths(self, n_paths: int, windows: int, rng: np.random.Generator,
-                     sampler_steps: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+                     sampler: str, sampler_steps: int | None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Log returns (n, L, A) of unconditioned paths of `windows` windows, and the states
         they started in (the calibrations' sample)."""
         length = self.config.window + (windows - 1) * (self.config.window
@@ -488,7 +491,7 @@ class MarketGenerator:
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(rng.integers(2**63 - 1)))
         new = self._continue(n_paths, length, context=None, var=var, regime_ids=ids,
-                             regime_schedule=None, jumps=None, guidance=None, sampler="dpm",
+                             regime_schedule=None, jumps=None, guidance=None, sampler=sampler,
                              sampler_steps=sampler_steps, generator=gen)
         return new[..., 0], var
 
