@@ -30,6 +30,7 @@ from diffbt.metrics.facts import acf
 __all__ = [
     "acf_reference",
     "baseline_table",
+    "long_path_check",
     "crps_samples",
     "forecast_check",
     "garch_forecast_samples",
@@ -179,6 +180,43 @@ def acf_reference(train: Market, test: Market, *, lags: int = 20) -> dict[str, A
     return {"training_span": float(np.abs(acf_of(tr) - target).mean()),
             "zero": float(np.abs(target).mean()), "training_pieces": pieces,
             "lag1_training": acf_of(tr)[0].tolist(), "lag1_test": target[0].tolist()}
+
+
+# -- long paths: drift and volatility by position --------------------------------------------
+def long_path_check(gen: MarketGenerator, train: Market, *, n_paths: int = 200,
+                    length: int = 1006, blocks: Sequence[int] = (0, 126, 252, 504),
+                    seed: int = 5, sampler_steps: int | None = 20) -> dict[str, Any]:
+    """Drift, volatility and volume of unconditioned paths by position along the path.
+
+    Per block ``[blocks[i], blocks[i+1])`` (the last to `length`): the mean log return per
+    bar, annualised, per asset; the median 64-bar volatility (annualised; 16-bar steps); the
+    mean log volume. The training span's values are the reference: a stationary generator
+    keeps them in every block.
+    """
+    ppy = train.periods_per_year
+    feats = to_features(train.values)
+    ret = feats[..., 0]
+
+    def vol(r: np.ndarray) -> list[float]:  # r (n, T, A)
+        w = min(64, r.shape[1])
+        v = np.stack([r[:, s:s + w].std(axis=1) for s in range(0, r.shape[1] - w + 1, 16)],
+                     axis=1)
+        return (np.median(v.reshape(-1, r.shape[2]), axis=0) * math.sqrt(ppy)).tolist()
+
+    ps = gen.sample(n_paths, length, seed=seed, sampler_steps=sampler_steps, start_price=1.0)
+    r = np.diff(np.log(ps.field("close")), axis=1, prepend=0.0)
+    lv = np.log1p(ps.field("volume"))
+    edges = [*blocks, length]
+    out: dict[str, Any] = {"assets": list(gen.assets), "blocks": [], "training": {
+        "drift_per_year": (ret.mean(axis=0) * ppy).tolist(), "median_vol": vol(ret[None]),
+        "mean_log_volume": feats[..., 4].mean(axis=0).tolist()}}
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        out["blocks"].append({
+            "bars": [a + 1, b], "drift_per_year": (r[:, a:b].mean(axis=(0, 1)) * ppy).tolist(),
+            "drift_se": (r[:, a:b].mean(axis=1).std(axis=0) / math.sqrt(n_paths) * ppy
+                         ).tolist(),
+            "median_vol": vol(r[:, a:b]), "mean_log_volume": lv[:, a:b].mean(axis=(0, 1)).tolist()})
+    return out
 
 
 # -- seams of long paths ----------------------------------------------------------------------
@@ -452,6 +490,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["acfref"] = acf_reference(train, test)
         md += ["## Return autocorrelation: what a faithful model can reach", "", "```",
                json.dumps(results["acfref"], indent=1), "```", ""]
+        flush()
+    if "longpaths" in checks:
+        blocks = (0, 126, 252, 504) if not args.crypto else (0, 876, 1752, 2628)
+        results["longpaths"] = long_path_check(gen, train, blocks=blocks,
+                                               length=1006 if not args.crypto else 3504,
+                                               n_paths=200 if not args.crypto else 50)
+        md += ["## Long paths: drift, volatility and volume by position", "", "```",
+               json.dumps(results["longpaths"], indent=1), "```", ""]
         flush()
     if "seams" in checks:
         results["seams"] = seam_check(gen, seed=args.seed)

@@ -38,3 +38,15 @@ def test_acf_reference_against_pandas_and_an_exact_piece():
     # a test span that is itself the first piece of the training history scores 0 there
     first = Market(train.values[:len(test)], train.index[:len(test)], train.assets)
     assert Q.acf_reference(train, first, lags=5)["training_pieces"][0] == pytest.approx(0.0)
+
+
+def test_long_path_check_blocks_and_training_reference(gen):
+    market = datasets.load().loc("2006-01-01", "2008-06-30")
+    out = Q.long_path_check(gen, market, n_paths=3, length=60, blocks=(0, 20, 40),
+                            sampler_steps=2)
+    assert [b["bars"] for b in out["blocks"]] == [[1, 20], [21, 40], [41, 60]]
+    r = np.diff(np.log(market.values[:, :, 3]), axis=0)
+    np.testing.assert_allclose(out["training"]["drift_per_year"],
+                               r.mean(axis=0) * market.periods_per_year)
+    for b in out["blocks"]:
+        assert len(b["drift_per_year"]) == 2 and all(v > 0 for v in b["median_vol"])
