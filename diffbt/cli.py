@@ -139,8 +139,8 @@ class _Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.ClickException:
-            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors, --help / --version (Exit is a RuntimeError)
         except (ValueError, TypeError, RuntimeError, OSError, OverflowError,
                 MemoryError) as exc:  # DataError and StrategyLoadError are ValueErrors
             if logging.getLogger().isEnabledFor(logging.DEBUG):

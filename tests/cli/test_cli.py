@@ -126,3 +126,14 @@ def test_cli_demo_quick_runs_offline_and_writes_reports(tmp_path, capsys):
     demo = json.loads((out / "demo.json").read_text())
     assert set(demo["timings"]) >= {"fit_s", "sample_s", "backtest_s", "total_s"}
     assert "reports:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["fit", "--help"],
+                                  ["sample", "--help"], ["backtest", "--help"],
+                                  ["forecast", "--help"], ["evaluate", "--help"],
+                                  ["bench", "--help"], ["demo", "-h"]])
+def test_help_and_version_exit_zero_without_an_error_line(args, capsys):
+    assert run(args) == 0
+    out, err = capsys.readouterr()
+    assert "Error" not in out + err
+    assert ("Usage:" in out) or ("version" in out)
