@@ -94,6 +94,14 @@ def _vol_ratio(var: np.ndarray, var0: Sequence[float] | np.ndarray) -> np.ndarra
     return np.clip(ratio, math.exp(-4.0), math.exp(4.0))
 
 
+def _relative_volume(windows: np.ndarray, k: int) -> np.ndarray:
+    """Feature windows (n, L, A, 5) with log volume relative to the mean of the first `k`
+    bars (`relative_volume`; a copy)."""
+    out = np.array(windows, dtype=np.float64)
+    out[..., 4] -= out[:, :k, :, 4].mean(axis=1, keepdims=True)
+    return out
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Settings of a `MarketGenerator` (stored in the checkpoint as JSON).
@@ -309,10 +317,9 @@ class MarketGenerator:
         else:
             scaler = FeatureScaler.fit(feats)
         if c.relative_volume:
-            k = c.context_bars
             starts = np.arange(0, len(feats) - c.window + 1, max(1, c.window // 8))
-            rel = np.stack([feats[s:s + c.window, :, 4] - feats[s:s + k, :, 4].mean(axis=0)
-                            for s in starts])  # (n, L, A)
+            rel = _relative_volume(np.stack([feats[s:s + c.window] for s in starts]),
+                                   c.context_bars)[..., 4]  # (n, L, A)
             mean, std = np.array(scaler.mean), np.array(scaler.std)
             mean[:, 4] = rel.mean(axis=(0, 1))
             std[:, 4] = np.maximum(rel.std(axis=(0, 1)), 1e-12)
@@ -577,7 +584,7 @@ class MarketGenerator:
             s = starts[i:i + 2048]
             raw = np.stack([feats[j:j + c.window] for j in s])  # (n, L, A, 5)
             if c.relative_volume:
-                raw[..., 4] -= raw[:, :c.context_bars, :, 4].mean(axis=1, keepdims=True)
+                raw = _relative_volume(raw, c.context_bars)
             z = scaler.transform(vol_scale(raw, rho[i:i + 2048]))
             windows[i:i + 2048] = z.reshape(len(s), c.window, a * f).transpose(0, 2, 1)
         ret = feats[..., 0]
@@ -1075,8 +1082,6 @@ class MarketGenerator:
             settings = dict(meta["generator"])
             settings.setdefault("vol_state", False)  # files from before the volatility state
             settings.setdefault("relative_volume", False)  # ... and before relative volume
-            if "calibrate_drift" in settings:  # its name for part of session 3
-                settings["calibrate_paths"] = settings.pop("calibrate_drift")
             gen = cls(GeneratorConfig(**settings))
             diffusion, _ = diffusion_from_checkpoint(tensors, meta, path=path, device=dev,
                                                      ema=False)
