@@ -1,7 +1,8 @@
-"""``python -m diffbt.bench NAME [args]``: run one benchmark by name.
+"""``python -m diffbt.bench NAME [args]``: run one benchmark of this machine by name.
 
-Names: stocks, quality, facts, metrics, runner, model, headline, gpu, suite (the last is
-`diffbt bench`).
+Names: metrics, runner, model, headline, suite (the last is `diffbt bench`). The research
+benchmarks (Stocks scores, quality tables, baselines' facts, GPU run) live in the
+``benchmarks/`` folder of a checkout: ``python -m benchmarks.stocks ...``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("stocks", "quality", "facts", "metrics", "runner", "model", "headline", "gpu", "suite")
+NAMES = ("metrics", "runner", "model", "headline", "suite")
+RESEARCH = ("stocks", "quality", "facts", "gpu")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in RESEARCH:
+        sys.stderr.write(f"{args[0]} is a research benchmark: from a checkout of diffbt run "
+                         f"`python -m benchmarks.{args[0]}`\n")
+        raise SystemExit(2)
     if not args or args[0] not in NAMES:
         sys.stderr.write(f"usage: python -m diffbt.bench {{{','.join(NAMES)}}} [args]\n")
         raise SystemExit(2)

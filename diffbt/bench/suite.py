@@ -21,13 +21,18 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import torch
 
-__all__ = ["machine", "matmul_gflops", "run_suite", "sampling_flops"]
+if TYPE_CHECKING:
+    from diffbt.data.market import Market
+    from diffbt.generate.generator import MarketGenerator
+
+__all__ = ["machine", "matmul_gflops", "run_suite", "sampler_curve", "sampling_flops"]
 
 
 def machine() -> dict[str, Any]:
@@ -67,6 +72,50 @@ def sampling_flops(gen: Any, batch: int = 64) -> float:
     return float(counter.get_total_flops())
 
 
+def sampler_curve(gen: MarketGenerator, test: Market, *, n_paths: int = 100,
+                  steps: Sequence[int] = (5, 10, 20, 50, 100, 250), full: bool = True,
+                  seed: int = 0, sampler: str = "dpm") -> pd.DataFrame:
+    """Stylized-facts distances to `test` and sampling time per sampler step count.
+
+    Parameters
+    ----------
+    gen
+        A fitted generator.
+    test
+        Real bars; the first ``min(len(test), 4 * window)`` are the reference.
+    n_paths, seed
+        Paths per setting, all drawn from the same seed.
+    steps, sampler
+        `sampler` at each step count in `steps`; with `full`, also the ancestral ``ddpm``
+        sampler at all ``timesteps``.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per setting (index ``"{sampler}-{calls}"``): ``calls_per_window``,
+        ``seconds``, ``mean_rel_distance`` (each fact's distance divided by the worst
+        setting's, averaged over the facts) and each fact's distance.
+    """
+    from diffbt.metrics.facts import compare
+
+    length = min(len(test), 4 * gen.config.window)
+    real = test.iloc(slice(0, length))
+    rows, sets = [], {}
+    configs = [(sampler, s) for s in steps] + ([("ddpm", None)] if full else [])
+    for name, s in configs:
+        t0 = time.perf_counter()
+        ps = gen.sample(n_paths, length, seed=seed, sampler=name, sampler_steps=s)
+        dt = time.perf_counter() - t0
+        label = f"{name}-{s if s else gen.config.diffusion.timesteps}"
+        sets[label] = ps
+        rows.append({"sampler": label, "calls_per_window": s or gen.config.diffusion.timesteps,
+                     "seconds": dt})
+    dist = compare(real, sets)
+    table = pd.DataFrame(rows).set_index("sampler")
+    table["mean_rel_distance"] = (dist.div(dist.max(axis=1).replace(0, 1), axis=0)).mean()
+    return table.join(dist.T)
+
+
 def _row(rows: list[dict], name: str, value: str, note: str = "") -> None:
     rows.append({"benchmark": name, "result": value, "note": note})
 
@@ -76,7 +125,6 @@ def run_suite(out: str | os.PathLike, *, quick: bool = False,
     """Run every benchmark; write ``bench.json`` and ``bench.md`` into `out`; return the table."""
     from diffbt.bench.headline import run_headline
     from diffbt.bench.metrics import bench_metrics
-    from diffbt.bench.quality import sampler_curve
     from diffbt.bench.runner import bench_runner
     from diffbt.data import datasets
     from diffbt.generate.generator import MarketGenerator

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FEATURES", "LOG_LIMIT", "FeatureScaler", "ewma_variance", "from_features",
-           "to_features", "vol_scale"]
+__all__ = ["FEATURES", "LOG_LIMIT", "FeatureScaler", "from_features", "to_features"]
 
 FEATURES: tuple[str, ...] = ("ret", "gap", "up", "down", "lvol")
 RET, GAP, UP, DOWN, LVOL = range(len(FEATURES))
@@ -89,46 +88,6 @@ def from_features(features: np.ndarray, start_close: np.ndarray | float) -> np.n
     # exp() rounding can break high >= close by one ulp; enforce the invariant exactly
     out[..., 1] = np.maximum(out[..., 1], np.maximum(out[..., 0], out[..., 3]))
     out[..., 2] = np.minimum(out[..., 2], np.minimum(out[..., 0], out[..., 3]))
-    return out
-
-
-def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) -> np.ndarray:
-    """Causal exponentially weighted mean of squared returns.
-
-    Parameters
-    ----------
-    ret : ndarray, shape (..., T, n_assets)
-        Log returns.
-    halflife : float
-        In bars.
-    var0 : float or ndarray broadcastable to (..., n_assets)
-        The value before the first return.
-
-    Returns
-    -------
-    ndarray, shape (..., T + 1, n_assets)
-        ``out[..., i, :]`` uses returns ``0 .. i-1`` only (``out[..., 0, :] = var0``).
-    """
-    from scipy.signal import lfilter
-
-    r = np.asarray(ret, dtype=np.float64)
-    lam = 0.5 ** (1.0 / float(halflife))
-    v0 = np.broadcast_to(np.asarray(var0, dtype=np.float64),
-                         r.shape[:-2] + r.shape[-1:]).copy()
-    zi = (lam * v0)[..., None, :]
-    y, _ = lfilter([1.0 - lam], [1.0, -lam], r * r, axis=-2, zi=zi)
-    return np.concatenate([v0[..., None, :], y], axis=-2)
-
-
-def vol_scale(features: np.ndarray, rho: np.ndarray, *, inverse: bool = False) -> np.ndarray:
-    """Divide (or, `inverse`, multiply) the price-unit features by a volatility ratio.
-
-    ``ret``, ``gap``, ``up`` and ``down`` are log-price moves and scale with volatility;
-    ``lvol`` does not. `features` has shape (n, L, n_assets, 5), `rho` (n, n_assets).
-    """
-    out = np.array(features, dtype=np.float64)
-    r = np.asarray(rho, dtype=np.float64)[:, None, :, None]
-    out[..., :LVOL] = out[..., :LVOL] * r if inverse else out[..., :LVOL] / r
     return out
 
 

@@ -11,7 +11,7 @@ one column per asset):
 - `GarchT`: GARCH(1,1) with Student-t innovations per asset (fit with ``arch``) and constant
   conditional correlation (CCC, Bollerslev 1990) across assets.
 
-All four share the `diffbt.generate.base.Generator` interface::
+All four share the interface of `MarketGenerator` (``fit``, ``sample``, ``save``, ``load``)::
 
     gen = GarchT().fit(market, train_end="2014-12-31")
     paths = gen.sample(200, 1006, seed=0)      # PathSet continuing the training calendar
@@ -39,10 +39,11 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from diffbt.data.calendar import continue_calendar
 from diffbt.data.features import DOWN, GAP, LVOL, RET, UP, from_features, to_features
 from diffbt.data.market import Market
 from diffbt.errors import DataError
-from diffbt.generate.pathset import PathSet, continue_calendar
+from diffbt.generate.pathset import PathSet
 
 __all__ = ["GBM", "BlockBootstrap", "GarchT", "MertonJumpDiffusion", "BASELINES", "load",
            "GBMParams", "MertonParams", "BootstrapParams", "GarchParams"]

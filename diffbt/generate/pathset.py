@@ -29,44 +29,10 @@ import pandas as pd
 from diffbt.data.market import FIELDS, Market
 from diffbt.errors import DataError
 
-__all__ = ["FORMAT", "VERSION", "PathSet", "PathSetWriter", "continue_calendar"]
+__all__ = ["FORMAT", "VERSION", "PathSet", "PathSetWriter"]
 
 FORMAT = "diffbt-pathset"
 VERSION = 1
-
-
-def continue_calendar(index: pd.DatetimeIndex, length: int,
-                      freq: pd.Timedelta | None = None) -> pd.DatetimeIndex:
-    """`length` timestamps continuing `index`: business days for daily data, else fixed steps."""
-    index = pd.DatetimeIndex(index)
-    if freq is None:
-        freq = (pd.Timedelta(np.median(np.diff(index.asi8)), unit=index.unit)
-                if len(index) > 1 else pd.Timedelta(days=1))
-    last = index[-1] if len(index) else pd.Timestamp("2000-01-03")
-    bdays = pd.Timedelta(hours=20) <= freq <= pd.Timedelta(days=3) and (
-        len(index) < 3 or (index.day_of_week < 5).all())
-    try:
-        # refuse before allocating `length` timestamps that cannot all exist
-        step = pd.Timedelta(days=1.4) if bdays else freq
-        if step * max(length - 8, 0) > pd.Timestamp.max - _naive_utc(last):
-            raise OverflowError
-        if bdays:
-            out = pd.bdate_range(last + pd.Timedelta(days=1), periods=length)
-        else:
-            out = pd.date_range(last + freq, periods=length, freq=freq)
-        if len(out) and _naive_utc(out[-1]) > pd.Timestamp.max:  # PathSet files hold ns
-            raise OverflowError
-    except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
-        raise ValueError(f"{length} bars of {freq} after {last} run past the last date a "
-                         f"PathSet can hold ({pd.Timestamp.max.date()})") from None
-    if index.tz is not None and out.tz is None:
-        out = out.tz_localize(index.tz)
-    return pd.DatetimeIndex(out, name=index.name)
-
-
-
-def _naive_utc(ts: pd.Timestamp) -> pd.Timestamp:
-    return ts if ts.tz is None else ts.tz_convert(None)
 
 
 class PathSet:

@@ -41,7 +41,7 @@ class SampleOutput:
 # helpers ------------------------------------------------------------------------------
 
 
-SPACINGS = ("time", "logsnr", "karras")
+SPACINGS = ("time", "logsnr")
 
 
 def timestep_grid(timesteps: int, steps: int, *, spacing: str = "time",
@@ -49,10 +49,9 @@ def timestep_grid(timesteps: int, steps: int, *, spacing: str = "time",
     """``steps`` descending step indices from ``T-1`` to 0, then ``-1`` (clean data).
 
     ``spacing``: ``"time"`` uniform in the step index; ``"logsnr"`` uniform in
-    ``log(alpha/sigma)`` from -5 (or the schedule's end, if higher) to step 0; ``"karras"``
-    uniform in ``sigma^(1/7)``, ``sigma = sqrt((1 - abar)/abar)``, from ``min(80, sigma_T)``
-    (Karras et al. 2022). The last two need ``abar`` (step -> abar); their steps are the
-    nearest integer steps, made distinct, and always start at ``T-1``.
+    ``log(alpha/sigma)`` from -5 (or the schedule's end, if higher) to step 0, which needs
+    ``abar`` (step -> abar); its steps are the nearest integer steps, made distinct, and
+    always start at ``T-1``.
 
     Raises
     ------
@@ -73,14 +72,10 @@ def timestep_grid(timesteps: int, steps: int, *, spacing: str = "time",
     a = torch.tensor([abar(t) for t in range(timesteps)], dtype=torch.float64)
     lam = 0.5 * torch.log(a / (1 - a))  # increasing as t decreases
     # the first step is always T-1; the grid spreads the rest from where the noise is no
-    # longer total: logSNR -5 (DPM-Solver's end point for the cosine schedule) or sigma 80
-    # (EDM's sigma_max), whichever is later, so that no steps are spent in pure noise
-    if spacing == "logsnr":
-        key = lam
-        hi = float(torch.clamp(lam[-1], min=-5.0))
-    else:
-        key = torch.exp(-lam) ** (1 / 7)  # sigma^(1/7), decreasing as t decreases
-        hi = float(torch.clamp(key[-1], max=80.0 ** (1 / 7)))
+    # longer total, logSNR -5 (DPM-Solver's end point for the cosine schedule), so that no
+    # steps are spent in pure noise
+    key = lam
+    hi = float(torch.clamp(lam[-1], min=-5.0))
     targets = torch.linspace(hi, float(key[0]), steps, dtype=torch.float64)
     # the nearest step to each target, then forced distinct and descending from T-1 to 0
     idx = (key[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()

@@ -56,9 +56,6 @@ class TrainConfig:
         Probability that a window's labels (regime, jumps) are replaced by null.
     context_prob : float
         Probability that a window reveals a random prefix (length uniform in ``[0, L)``).
-    state_noise : float
-        Standard deviation of Gaussian noise added to ``cond["state"]`` in training, so a
-        continuous state cannot serve as a key to memorise single training windows.
     seed : int
         Seed of the training generator.
     """
@@ -76,7 +73,6 @@ class TrainConfig:
     val_windows: int = 1024
     cond_dropout: float = 0.1
     context_prob: float = 0.5
-    state_noise: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -93,7 +89,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
-        for name in ("weight_decay", "grad_clip", "state_noise"):
+        for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -203,9 +199,6 @@ class Trainer:
             null = self.diffusion.null_cond(None, b)
             cond = {k: torch.where(drop, null[k], v) if k in null else v
                     for k, v in cond.items()}
-        if "state" in cond and cfg.state_noise > 0:
-            cond["state"] = cond["state"] + cfg.state_noise * torch.randn(
-                cond["state"].shape, generator=g, device=dev)
         if self.diffusion.config.context and cfg.context_prob > 0:
             length = x0.shape[2]
             use = torch.rand(b, generator=g, device=dev) < cfg.context_prob

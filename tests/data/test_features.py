@@ -14,10 +14,8 @@ from diffbt.data.features import (
     FEATURES,
     LOG_LIMIT,
     FeatureScaler,
-    ewma_variance,
     from_features,
     to_features,
-    vol_scale,
 )
 
 
@@ -83,29 +81,3 @@ def test_feature_scaler_standardises_per_asset_and_feature():
     np.testing.assert_allclose(scaler.inverse(z), f)
     again = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
     assert again == scaler
-
-
-def test_ewma_variance_equals_a_plain_loop_and_is_causal():
-    rng = np.random.default_rng(0)
-    r = rng.normal(scale=0.01, size=(3, 40, 2))
-    var0 = np.array([1e-4, 4e-4])
-    out = ewma_variance(r, 5, var0)
-    lam = 0.5 ** (1 / 5)
-    ref = np.empty((3, 41, 2))
-    ref[:, 0] = var0
-    for i in range(40):
-        ref[:, i + 1] = lam * ref[:, i] + (1 - lam) * r[:, i] ** 2
-    np.testing.assert_allclose(out, ref, rtol=1e-12)
-    moved = r.copy()
-    moved[:, 20:] *= 10.0  # returns from row 20 on must not move the state before row 20
-    np.testing.assert_array_equal(ewma_variance(moved, 5, var0)[:, :21], out[:, :21])
-
-
-def test_vol_scale_divides_price_features_only_and_inverts():
-    rng = np.random.default_rng(1)
-    f = rng.normal(size=(4, 6, 2, 5))
-    rho = rng.uniform(0.5, 2.0, size=(4, 2))
-    g = vol_scale(f, rho)
-    np.testing.assert_allclose(g[..., :4], f[..., :4] / rho[:, None, :, None])
-    np.testing.assert_array_equal(g[..., 4], f[..., 4])  # log volume is not a price move
-    np.testing.assert_allclose(vol_scale(g, rho, inverse=True), f)

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from diffbt.data import datasets
-from diffbt.data.features import from_features, to_features
+from diffbt.data.features import FeatureScaler, from_features, to_features
 from diffbt.errors import DataError
+from diffbt.generate.config import GeneratorConfig
 from diffbt.generate.generator import MarketGenerator
+from diffbt.generate.state import DriftShift
+from diffbt.generate.volstate import VolState
 from diffbt.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=8, batch_size=32,
@@ -212,8 +218,7 @@ def test_forecast_calibration_scales_spread_from_the_given_span_only(gen, market
     # intervals widen (or narrow) around the median by exactly the fitted scale
     m = market.iloc(slice(0, 40))
     kw = dict(horizon=1, n_samples=16, seed=0, sampler_steps=2)
-    plain = copy.deepcopy(gen)
-    plain._state.pop("spread", None)  # the fixture's own fit may have calibrated it
+    plain = gen.with_state(gen.state.replace(spread=None))  # the fixture's own calibration
     assert plain.spread_scale(1) == 1.0
     raw = plain.forecast_series(m, **kw)
     cal = g.forecast_series(m, **kw)
@@ -274,8 +279,16 @@ def test_model_files_without_volatility_state_still_load(gen_novol, tmp_path):
     """Files written before `vol_state` existed (no key in their JSON) load as vol_state=False."""
     path = gen_novol.save(tmp_path / "new.safetensors")
     tensors, meta = load_checkpoint(path)
-    for key in ("vol_state", "vol_halflife"):
-        del meta["generator"][key]
+    # as format 1 wrote it: one flat dict of settings, and no format in the state
+    nested = meta["generator"]
+    flat = {k: v for k, v in nested.items() if k not in ("diffusion", "train", "vol_state",
+                                                          "vol_halflife")}
+    flat.update({k: nested["diffusion"][k] for k in ("hidden", "n_blocks", "stride",
+                                                     "attention", "timesteps")})
+    flat.update({k: nested["train"][k] for k in ("steps", "batch_size", "lr")})
+    meta["generator"] = flat
+    meta["state"].pop("format")
+    meta["state"]["drift"] = meta["state"]["drift"]["shift"]
     meta["config"].pop("state")
     meta["state"].pop("vol")
     old = save_checkpoint(tmp_path / "old.safetensors", tensors, meta)
@@ -292,18 +305,18 @@ def test_generator_sample_rejects_non_finite_guidance_and_bad_seeds(gen, kw):
         gen.sample(2, 10, sampler_steps=2, **kw)
 
 
-def test_label_matching_redraws_the_starting_state_of_fresh_paths(market):
+def test_label_matching_redraws_the_starting_state_of_fresh_paths(market, monkeypatch):
     """Windows of a fresh path that miss the regime asked for are redrawn together with a new
     starting volatility state (only for those rows); continued windows keep theirs."""
     g = MarketGenerator(**TINY, max_tries=4).fit(market, train_end="2008-12-31", seed=0)
     calls = []
-    draw = g._initial_var
+    draw = VolState.initial
 
-    def spy(regime_ids, rng):
+    def spy(self, regime_ids, rng):
         calls.append(len(regime_ids))
-        return draw(regime_ids, rng)
+        return draw(self, regime_ids, rng)
 
-    g._initial_var = spy
+    monkeypatch.setattr(VolState, "initial", spy)
     ps = g.sample(20, 3 * g.config.window, regime="bull_volatile", seed=0, sampler_steps=2)
     assert _valid(ps.values)
     assert calls[0] == 20  # one state per fresh path
@@ -324,8 +337,10 @@ def test_calibrate_drift_removes_a_drift_bias(market):
     train = market.split("2008-12-31")[0]
     target = to_features(train.values)[:, :, 0].mean(axis=0)
     sd = np.asarray(g.scaler.std)[:, 0]
-    for row, s in zip(g._state["scaler"]["mean"], sd, strict=True):
-        row[0] += 0.2 * s  # bias the network's return channel
+    mean = np.array(g.scaler.mean)
+    mean[:, 0] += 0.2 * sd  # bias the network's return channel
+    g = g.with_state(g.state.replace(scaler=FeatureScaler(tuple(map(tuple, mean)),
+                                                          g.scaler.std)))
 
     def drift(seed: int) -> tuple[np.ndarray, np.ndarray]:
         r = g.sample(128, 16 + 15 * 8, seed=seed, sampler_steps=10).log_returns()
@@ -343,55 +358,14 @@ def test_drift_shift_moves_returns_of_new_bars_only(gen, market):
     """The calibrated shift adds a constant (times the window's volatility ratio) to every
     bar's log return of a fresh window."""
     w = gen.config.window
-    saved = gen._state.get("drift")
-    try:
-        gen._state["drift"] = [0.0, 0.0]
-        a = gen.sample(3, w, seed=4, sampler_steps=2, start_price=1.0)
-        gen._state["drift"] = [0.001, 0.002]
-        b = gen.sample(3, w, seed=4, sampler_steps=2, start_price=1.0)
-    finally:
-        gen._state["drift"] = saved
+    a = gen.with_state(gen.state.replace(drift=DriftShift([0.0, 0.0], "dpm/2"))).sample(
+        3, w, seed=4, sampler_steps=2, start_price=1.0)
+    b = gen.with_state(gen.state.replace(drift=DriftShift([0.001, 0.002], "dpm/2"))).sample(
+        3, w, seed=4, sampler_steps=2, start_price=1.0)
     d = np.log(b.field("close")) - np.log(a.field("close"))  # cumulative shift per bar
     step = np.diff(d, axis=1, prepend=0.0)
     np.testing.assert_allclose(step, np.broadcast_to(step[:, :1], step.shape), rtol=1e-6)
     assert (step[:, 0, 1] > step[:, 0, 0]).all() and (step > 0).all()
-
-
-@pytest.fixture(scope="module")
-def rel_gen(market):
-    return MarketGenerator(**TINY, relative_volume=True).fit(market, train_end="2008-12-31",
-                                                             seed=0)
-
-
-def test_relative_volume_paths_follow_the_volume_level(rel_gen, market):
-    """Volume is modelled relative to each window's level: a fresh path starts at the level
-    of the last training bars, and moving that level moves every generated log volume by the
-    same amount while prices stay identical."""
-    gen = rel_gen
-    k = gen.config.context_bars
-    train = market.split("2008-12-31")[0]
-    np.testing.assert_allclose(gen._state["volume_level"],
-                               np.log1p(train.values[-k:, :, 4]).mean(axis=0))
-    saved = list(gen._state["volume_level"])
-    try:
-        a = gen.sample(3, 40, seed=2, sampler_steps=2)
-        gen._state["volume_level"] = [v + 0.5 for v in saved]
-        b = gen.sample(3, 40, seed=2, sampler_steps=2)
-    finally:
-        gen._state["volume_level"] = saved
-    np.testing.assert_allclose(b.values[..., :4], a.values[..., :4])
-    np.testing.assert_allclose(np.log1p(b.values[..., 4]) - np.log1p(a.values[..., 4]), 0.5,
-                               atol=1e-6)
-
-
-def test_models_saved_before_relative_volume_load_with_absolute_volume(rel_gen, tmp_path):
-    path = rel_gen.save(tmp_path / "m.diffbt")
-    assert MarketGenerator.load(path).config.relative_volume is True
-    tensors, meta = load_checkpoint(path)
-    del meta["generator"]["relative_volume"]
-    old = tmp_path / "old.diffbt"
-    save_checkpoint(old, tensors, meta)
-    assert MarketGenerator.load(old).config.relative_volume is False
 
 
 def test_generator_samples_with_the_logsnr_grid_sampler(gen):
@@ -416,17 +390,13 @@ def test_state_gain_enters_only_through_generated_returns(gen, market):
     ignores it, long sampled paths do not."""
     step = gen.config.window - gen.config.context_bars
     ctx = market.loc(end="2009-06-30")
-    vol = gen._state["vol"]
-    saved = vol.get("gain")
-    try:
-        vol["gain"] = [1.0, 1.0]
-        f1 = gen.forecast(ctx, 2 * step, n_samples=8, seed=0, sampler_steps=3)
-        p1 = gen.sample(2, 5 * step, seed=0, sampler_steps=3)
-        vol["gain"] = [2.0, 2.0]
-        f2 = gen.forecast(ctx, 2 * step, n_samples=8, seed=0, sampler_steps=3)
-        p2 = gen.sample(2, 5 * step, seed=0, sampler_steps=3)
-    finally:
-        vol.pop("gain") if saved is None else vol.update(gain=saved)
+    vol = gen.state.vol
+    g1 = gen.with_state(gen.state.replace(vol=vol.with_gain([1.0, 1.0], "dpm/3")))
+    g2 = gen.with_state(gen.state.replace(vol=vol.with_gain([2.0, 2.0], "dpm/3")))
+    f1 = g1.forecast(ctx, 2 * step, n_samples=8, seed=0, sampler_steps=3)
+    p1 = g1.sample(2, 5 * step, seed=0, sampler_steps=3)
+    f2 = g2.forecast(ctx, 2 * step, n_samples=8, seed=0, sampler_steps=3)
+    p2 = g2.sample(2, 5 * step, seed=0, sampler_steps=3)
     pd.testing.assert_frame_equal(f1, f2)
     np.testing.assert_array_equal(p1.values[:, :gen.config.window],
                                   p2.values[:, :gen.config.window])
@@ -439,9 +409,80 @@ def test_calibrate_state_stores_a_bounded_gain_that_survives_save_and_load(gen, 
     g = copy.deepcopy(gen)
     gain = g.calibrate_state(n_paths=8, windows=6, skip=2, rounds=2, sampler_steps=2)
     assert len(gain) == 2 and all(0.5 <= x <= 2.0 for x in gain)
-    assert g._state["vol"]["gain"] == gain
-    assert MarketGenerator.load(g.save(tmp_path / "m.diffbt"))._state["vol"]["gain"] == gain
+    assert g.state.vol.gain.tolist() == gain and g.state.vol.gain_sampler == "dpm/2"
+    back = MarketGenerator.load(g.save(tmp_path / "m.diffbt")).state.vol
+    assert back.gain.tolist() == gain and back.gain_sampler == "dpm/2"
     plain = MarketGenerator(**TINY, vol_state=False).fit(
         datasets.load().loc("2006-01-01", "2008-12-31"), seed=0)
     with pytest.raises(ValueError, match="volatility state"):
         plain.calibrate_state()
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_model_file_of_format_1_loads_and_samples_the_same_paths():
+    """tests/generate/data/model_v1.diffbt was written by the generator before its state was
+    a typed value; its paths (seed 1) were saved beside it by that version."""
+    g = MarketGenerator.load(DATA / "model_v1.diffbt")
+    assert g.assets == ("AAA", "BBB") and g.state.vol.gain_sampler == "dpm/20"
+    np.testing.assert_array_equal(g.sample(3, 40, seed=1).values,
+                                  np.load(DATA / "model_v1_sample.npy"))
+
+
+def test_files_of_a_newer_format_or_retired_settings_are_refused_by_name(tmp_path):
+    tensors, meta = load_checkpoint(DATA / "model_v1.diffbt")
+    newer = json.loads(json.dumps(meta))
+    newer["state"]["format"] = 99
+    save_checkpoint(tmp_path / "newer.diffbt", tensors, newer)
+    with pytest.raises(CheckpointError, match="format 99 is newer"):
+        MarketGenerator.load(tmp_path / "newer.diffbt")
+    retired = json.loads(json.dumps(meta))
+    retired["generator"]["relative_volume"] = True
+    save_checkpoint(tmp_path / "rv.diffbt", tensors, retired)
+    with pytest.raises(CheckpointError, match="relative_volume"):
+        MarketGenerator.load(tmp_path / "rv.diffbt")
+
+
+@pytest.mark.parametrize("bad", [dict(hidden=0), dict(lr=-1.0), dict(steps=0),
+                                 dict(window=18), dict(overlap=16, window=16),
+                                 dict(vol_state="yes"), dict(jump_k=0)])
+def test_generator_config_rejects_bad_values_at_construction(bad):
+    with pytest.raises(ValueError):
+        MarketGenerator(**bad)
+
+
+def test_generator_config_names_unknown_settings_and_composes_the_model_configs():
+    with pytest.raises(TypeError, match="relative_volume"):
+        MarketGenerator(relative_volume=True)
+    g = MarketGenerator(hidden=24, steps=7, window=32)
+    assert g.config.diffusion.hidden == 24 and g.config.diffusion.window == 32
+    assert g.config.train.steps == 7
+    back = GeneratorConfig.from_dict(json.loads(json.dumps(g.config.to_dict())))
+    assert back == g.config
+
+
+def test_fitted_state_is_a_frozen_value_and_calibrations_return_new_ones(gen):
+    st = gen.state
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.assets = ("x",)
+    with pytest.raises(ValueError):
+        st.last_close[0] = 1.0  # read-only arrays
+    g = gen.with_state(st)
+    g.calibrate_drift(gen_market_train(), n_paths=4, windows=3, rounds=1, sampler_steps=2)
+    assert gen.state is st and g.state is not st and g.state.drift.sampler == "dpm/2"
+
+
+def test_sampling_with_another_sampler_than_the_calibrations_warns(gen, caplog):
+    assert gen.state.calibrated_for() == {"dpm/20"}
+    with caplog.at_level("WARNING", logger="diffbt.generate.generator"):
+        gen.sample(1, 8, seed=0, sampler_steps=20)
+        assert not caplog.records
+        gen.sample(1, 8, seed=0, sampler_steps=2)
+    assert "fitted for sampler dpm/20, not dpm/2" in caplog.text
+    with pytest.raises(ValueError, match="unknown sampler 'ddim'"):
+        gen.sample(1, 8, sampler="ddim")
+
+
+def gen_market_train():
+    return datasets.load().loc("2006-01-01", "2008-12-31")

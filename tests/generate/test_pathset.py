@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from diffbt.data import datasets
+from diffbt.data.calendar import continue_calendar
 from diffbt.data.features import from_features
 from diffbt.errors import DataError
-from diffbt.generate.pathset import PathSet, PathSetWriter, continue_calendar
+from diffbt.generate.pathset import PathSet, PathSetWriter
 
 
 def _paths(n=6, length=30, assets=("a", "b"), seed=0) -> PathSet:

@@ -152,17 +152,3 @@ def test_single_asset_cross_corr_is_nan(market):
     res = stylized_facts(one, GBM().fit(one).sample(3, 120, seed=1))
     assert np.isnan(res.distances["cross_corr"])
     assert np.isfinite(res.distances["acf_abs"])
-
-
-def test_bench_script_writes_the_tables_and_skips_missing_crypto(tmp_path, capsys):
-    from diffbt.bench.facts import main
-
-    out = tmp_path / "quality.md"
-    assert main(["--train-end", "2014-12-31", "--eval-end", "2015-06-30", "--paths", "3",
-                 "--crypto", str(tmp_path / "absent"), "--out", str(out)]) == 0
-    text = out.read_text()
-    assert "python -m diffbt.bench.facts --train-end 2014-12-31" in text
-    for key in FACTS:
-        assert f"`{key}`" in text
-    assert "GARCH(1,1)-t CCC" in text and "Skipped: crypto data missing" in text
-    assert "skipping the crypto table" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """The Stocks benchmark (TimeGAN / Diffusion-TS Table 1): Google daily prices, window 24.
 
-Run ``python -m diffbt.bench.stocks --out DIR [--data PATH] [--steps N] [--runs 5]
+Run ``python -m benchmarks.stocks --out DIR [--data PATH] [--steps N] [--runs 5]
 [--quick]``. It trains a diffusion model on the 3,662 min-max scaled windows, samples as many
 with the default sampler, writes ``DIR/stocks_synthetic.npy`` ``(3662, 24, 6)`` in the
 protocol's [0, 1] scaling (raw, not clipped) and ``DIR/stocks_scores.json``, and prints a
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from diffbt.bench.scores import SCORES, memorisation, score_all
+from benchmarks.scores import SCORES, memorisation, score_all
 from diffbt.errors import DataError
 from diffbt.model.denoiser import SinusoidalPosEmb
 from diffbt.model.diffusion import DiffusionConfig, GaussianDiffusion
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("Open", "High", "Low", "Close", "Adj_Close", "Volume")
 WINDOW = 24
-DEFAULT_DATA = (Path(__file__).resolve().parents[3] / "shared" / "data" / "stocks_goog_daily"
+DEFAULT_DATA = (Path(__file__).resolve().parents[2] / "shared" / "data" / "stocks_goog_daily"
                 / "stock_data.csv")
 
 # the sampler curve of ``--curve``: (sampler, steps); ddpm 1000 is the full ancestral sampler
@@ -470,7 +470,7 @@ def to_markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m diffbt.bench.stocks", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.stocks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="stock_data.csv")

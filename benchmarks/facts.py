@@ -2,7 +2,7 @@
 
 Run::
 
-    python -m diffbt.bench.facts --dataset sp500_nasdaq --train-end 2014-12-31 \\
+    python -m benchmarks.facts --dataset sp500_nasdaq --train-end 2014-12-31 \\
         --paths 200 --length 1006 --crypto ../shared/data/crypto_binance_1h_2024_2026
 
 Each baseline is fit on the bars up to ``--train-end`` (or the first 80 % for the crypto
@@ -210,7 +210,7 @@ cross-asset correlation.
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m diffbt.bench.facts", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.facts", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="sp500_nasdaq", choices=datasets.names())
     ap.add_argument("--train-end", default="2014-12-31")
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    command = "python -m diffbt.bench.facts " + " ".join(argv if argv is not None
+    command = "python -m benchmarks.facts " + " ".join(argv if argv is not None
                                                          else sys.argv[1:])
     parts = [HEADER.format(command=command.strip())]
 

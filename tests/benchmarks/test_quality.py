@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffbt.bench import quality as Q
+from benchmarks import quality as Q
 from diffbt.data import datasets
 from diffbt.data.market import Market
 from diffbt.generate.generator import MarketGenerator
 
 TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=8, batch_size=32,
-            timesteps=100)
+            timesteps=100, calibrate=False, calibrate_paths=False)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """GPU check and the big streaming run: fit and sample on CUDA, then N paths x L bars x A assets
 sampled to disk and backtested with the peak memory recorded.
 
-    python -m diffbt.bench gpu --data DIR --out DIR [--paths 10000 --length 2520]
+    python -m benchmarks.gpu --data DIR --out DIR [--paths 10000 --length 2520]
 
 ``--data`` is a folder of OHLCV CSVs (the five crypto assets in the reference data). Stages,
 each written to ``OUT/gpu.json`` as soon as it ends (so a run cut short keeps what it measured):

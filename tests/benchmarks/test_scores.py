@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffbt.bench import scores as S
-from diffbt.bench.stocks import (
+from benchmarks import scores as S
+from benchmarks.stocks import (
     MLPDenoiser,
     WindowWhitener,
     load_stocks,

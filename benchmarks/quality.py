@@ -1,7 +1,7 @@
 """Quality of the diffusion generator: against the baselines, conditioning, seams, forecasts.
 
-    python -m diffbt.bench.quality --dataset sp500_nasdaq --train-end 2014-12-31 --out DIR
-    python -m diffbt.bench.quality --crypto ../shared/data/crypto_binance_1h_2024_2026 --out DIR
+    python -m benchmarks.quality --dataset sp500_nasdaq --train-end 2014-12-31 --out DIR
+    python -m benchmarks.quality --crypto ../shared/data/crypto_binance_1h_2024_2026 --out DIR
 
 Each check is a function returning plain numbers, so tests can run them on tiny models.
 """
@@ -20,9 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from diffbt.bench.suite import sampler_curve
 from diffbt.data.features import to_features
 from diffbt.data.labels import REGIMES, VOLS
 from diffbt.data.market import Market
+from diffbt.generate.chain import Chain, DrawSpec
+from diffbt.generate.forecast import widen
 from diffbt.generate.generator import MarketGenerator
 from diffbt.generate.pathset import PathSet
 from diffbt.metrics.facts import acf
@@ -36,7 +39,6 @@ __all__ = [
     "garch_forecast_samples",
     "jump_check",
     "regime_check",
-    "sampler_curve",
     "seam_check",
 ]
 
@@ -312,7 +314,8 @@ def forecast_check(gen: MarketGenerator, train: Market, test: Market, *,
     garch = GarchT().fit(train)
     feats = to_features(hist.values)  # row i = bar i+1 of hist
     ret_all = feats[..., 0]
-    series = gen._state_series(feats)
+    chain = Chain(gen.diffusion, gen.state, gen.config, gen.device)
+    series = None if gen.state.vol is None else gen.state.vol.series(feats[..., 0])
     out: dict[str, Any] = {}
     for h in horizons:
         origins = np.arange(len(train) - 1, len(hist) - h, every)  # last observed bar
@@ -320,12 +323,11 @@ def forecast_check(gen: MarketGenerator, train: Market, test: Market, *,
         var = None if series is None else np.repeat(series[origins - k], n_samples, axis=0)
         t0 = time.perf_counter()
         gen_t = torch.Generator(device=gen.device).manual_seed(seed)
-        z = gen._continue(len(ctx), h, context=ctx, var=var, regime_ids=np.full(len(ctx), -1),
-                          regime_schedule=None, jumps=None, guidance=None, sampler="dpm",
-                          sampler_steps=sampler_steps, generator=gen_t)
+        spec = DrawSpec.unconditioned(len(ctx), sampler_steps=sampler_steps)
+        z = chain.extend(len(ctx), h, spec, context=ctx, var=var, generator=gen_t)
         elapsed = time.perf_counter() - t0
         sim = z[..., 0].sum(axis=1).reshape(len(origins), n_samples, -1)
-        sim = gen._widen(sim, h, axis=1)  # the fitted spread calibration (1.0 when none)
+        sim = widen(chain, sim, h, axis=1)  # the fitted spread calibration (1.0 when none)
         target = np.stack([ret_all[t:t + h].sum(axis=0) for t in origins])  # (n_o, A)
         g = garch_forecast_samples(garch, ret_all, origins - 1, h, n_samples, seed)
         row: dict[str, Any] = {"origins": int(len(origins)), "sample_s": elapsed}
@@ -341,16 +343,17 @@ def forecast_check(gen: MarketGenerator, train: Market, test: Market, *,
 # -- volatility spread of single windows -----------------------------------------------------
 def vol_spread_check(gen: MarketGenerator, train: Market, *, n: int = 200, seed: int = 0,
                      samplers: Sequence[tuple[str, int | None]] = (
-                         ("dpm", 20), ("dpm-sde", 10), ("dpm-sde", 20), ("dpm-sde", 50),
-                         ("ddim", 20), ("ddpm", None))) -> pd.DataFrame:
+                         ("dpm", 20), ("dpm-logsnr", 20), ("ddpm", None))) -> pd.DataFrame:
     """Log volatility of single windows relative to the volatility state they start in:
     its sd and mean per asset, real training windows vs fresh windows of each sampler
     (``ddpm`` with ``n // 5`` windows). Needs a model with the volatility state."""
-    if not gen._state.get("vol"):
+    vol = gen.state.vol
+    if vol is None:
         raise ValueError("vol_spread_check needs a model fitted with vol_state=True")
+    chain = Chain(gen.diffusion, gen.state, gen.config, gen.device)
     w = gen.config.window
     feats = to_features(train.values)
-    series = gen._state_series(feats)
+    series = vol.series(feats[..., 0])
     starts = np.arange(w, len(feats) - w, max(1, w // 4))
     real = np.log(np.stack([feats[s:s + w, :, 0].std(axis=0) for s in starts]))
     real -= 0.5 * np.log(series[starts])
@@ -359,42 +362,16 @@ def vol_spread_check(gen: MarketGenerator, train: Market, *, n: int = 200, seed:
     for sampler, steps in samplers:
         m = n // 5 if sampler == "ddpm" else n
         ids = np.full(m, -1)
-        var = gen._initial_var(ids, rng)
+        var = vol.initial(ids, rng)
         g = torch.Generator(device=gen.device).manual_seed(seed)
-        x = gen._continue(m, w, context=None, var=var, regime_ids=ids, regime_schedule=None,
-                          jumps=None, guidance=None, sampler=sampler, sampler_steps=steps,
-                          generator=g)
-        rows[f"{sampler}-{steps or gen.config.timesteps}"] = (
+        spec = DrawSpec.unconditioned(m, sampler=sampler, sampler_steps=steps)
+        x = chain.extend(m, w, spec, context=None, var=var, generator=g)
+        rows[f"{sampler}-{steps or gen.config.diffusion.timesteps}"] = (
             np.log(x[..., 0].std(axis=1)) - 0.5 * np.log(var))
     out = {k: {**{f"sd {a}": float(v[:, i].std()) for i, a in enumerate(gen.assets)},
                **{f"mean {a}": float(v[:, i].mean()) for i, a in enumerate(gen.assets)}}
            for k, v in rows.items()}
     return pd.DataFrame(out).T
-
-
-# -- sampler steps vs quality and time ---------------------------------------------------------
-def sampler_curve(gen: MarketGenerator, test: Market, *, n_paths: int = 100,
-                  steps: Sequence[int] = (5, 10, 20, 50, 100, 250), full: bool = True,
-                  seed: int = 0, sampler: str = "dpm") -> pd.DataFrame:
-    """Stylized-facts distances and time per sampler step count (and the full DDPM)."""
-    from diffbt.metrics.facts import compare
-
-    length = min(len(test), 4 * gen.config.window)
-    real = test.iloc(slice(0, length))
-    rows, sets = [], {}
-    configs = [(sampler, s) for s in steps] + ([("ddpm", None)] if full else [])
-    for name, s in configs:
-        t0 = time.perf_counter()
-        ps = gen.sample(n_paths, length, seed=seed, sampler=name, sampler_steps=s)
-        dt = time.perf_counter() - t0
-        label = f"{name}-{s if s else gen.config.timesteps}"
-        sets[label] = ps
-        rows.append({"sampler": label, "calls_per_window": s or gen.config.timesteps,
-                     "seconds": dt})
-    dist = compare(real, sets)
-    table = pd.DataFrame(rows).set_index("sampler")
-    table["mean_rel_distance"] = (dist.div(dist.max(axis=1).replace(0, 1), axis=0)).mean()
-    return table.join(dist.T)
 
 
 # -- command line -----------------------------------------------------------------------------
@@ -430,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--n-samples", type=int, default=100, help="samples per forecast")
     ap.add_argument("--overlap", type=int, default=None, help="context bars between windows")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a GeneratorConfig setting for the fit, e.g. --set state_noise=0.05")
+                    help="a GeneratorConfig setting for the fit, e.g. --set vol_halflife=64")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--calibrate", action="store_true",
                     help="(re)fit the forecast spread calibration of --model on the last "
@@ -453,13 +430,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             gen.config = replace(gen.config, overlap=args.overlap)
         if args.calibrate:
             gen.calibrate_forecasts(train, last_bars=max(len(train) // 10, 200))
-            results["spread"] = gen._state.get("spread")
+            sp = gen.state.spread
+            results["spread"] = None if sp is None else {"horizons": list(sp.horizons),
+                                                         "scale": list(sp.scale)}
     else:
         settings = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.set)}
         gen = MarketGenerator(**settings).fit(train, steps=args.steps, seed=args.seed)
         gen.save(out / "model.safetensors")
     results["fit_s"] = time.perf_counter() - t0
-    results["config"] = {k: v for k, v in vars(gen.config).items()}
+    results["config"] = gen.config.to_dict()
     results["context_bars"] = gen.config.context_bars
     checks = set(args.checks.split(","))
 
@@ -468,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         (out / "quality.md").write_text("\n".join(md))
 
     md = [f"# diffbt quality: {label}", "",
-          f"Command: `python -m diffbt.bench.quality {' '.join(argv or [])}`".rstrip(), "",
+          f"Command: `python -m benchmarks.quality {' '.join(argv or [])}`".rstrip(), "",
           f"Fit: {results['fit_s']:.0f} s", ""]
     if "baselines" in checks:
         table = baseline_table(gen, train, test, n_paths=args.paths, seed=args.seed)

@@ -1,0 +1,238 @@
+"""Window chaining: long paths (and forecasts) drawn window by window.
+
+Each new window is conditioned on the last ``overlap`` bars of the previous one (context
+inpainting), so level and volatility continue across the seam; the volatility state is
+carried from window to window (`diffbt.generate.volstate`). Windows asked to carry a regime
+or a jump count are checked with the fitted labeler and detector and redrawn up to
+``max_tries`` rounds; `Chain` counts how many were accepted over all its windows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from diffbt.data.features import RET
+from diffbt.data.labels import JUMP_BUCKETS, REGIMES, TRENDS, VOLS, parse_regime
+from diffbt.generate.codec import N_FEATURES, decode, encode, from_channels, to_channels
+from diffbt.generate.config import GeneratorConfig
+from diffbt.generate.state import GeneratorState
+from diffbt.model.diffusion import GaussianDiffusion, prefix_mask
+from diffbt.model.samplers import sample as run_sampler
+
+__all__ = ["Chain", "DrawSpec", "regime_ids", "torch_generator"]
+
+
+def torch_generator(rng: np.random.Generator | int | None, device: torch.device
+                    ) -> torch.Generator:
+    """A torch generator on `device` seeded from `rng` (a numpy generator or a seed)."""
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(rng.integers(2**63 - 1)))
+    return gen
+
+
+@dataclass(frozen=True)
+class DrawSpec:
+    """What windows are asked to carry, and how they are drawn.
+
+    Attributes
+    ----------
+    regime_ids : ndarray, shape (n,)
+        Full regime id per path (-1 = unconditioned).
+    regime_schedule : sequence of ndarray, optional
+        Regime ids per generated window (the last repeats); overrides `regime_ids` there.
+    jumps : float, optional
+        Jump events per window (None = unconditioned).
+    guidance : float, optional
+        Classifier-free guidance scale.
+    sampler, sampler_steps
+        See `MarketGenerator.sample`.
+    """
+
+    regime_ids: np.ndarray
+    regime_schedule: Sequence[np.ndarray] | None = None
+    jumps: float | None = None
+    guidance: float | None = None
+    sampler: str = "dpm"
+    sampler_steps: int | None = 20
+
+    @classmethod
+    def unconditioned(cls, n: int, *, sampler: str = "dpm",
+                      sampler_steps: int | None = 20) -> DrawSpec:
+        return cls(np.full(n, -1), sampler=sampler, sampler_steps=sampler_steps)
+
+    def ids(self, window: int) -> np.ndarray:
+        """Regime ids of the `window`-th generated window."""
+        if self.regime_schedule is None:
+            return self.regime_ids
+        return self.regime_schedule[min(window, len(self.regime_schedule) - 1)]
+
+    @property
+    def conditioned(self) -> bool:
+        return self.jumps is not None or bool((self.regime_ids >= 0).any()) or (
+            self.regime_schedule is not None)
+
+
+def regime_ids(state: GeneratorState, regime: str | None, n: int,
+               rng: np.random.Generator) -> np.ndarray:
+    """Full regime ids for a (possibly partial) regime name; -1 = unconditioned. The other
+    half of a partial name is drawn with the training span's frequencies."""
+    if regime is None:
+        return np.full(n, -1)
+    trend, vol = parse_regime(regime)
+    freq = state.regime_freq.reshape(len(TRENDS), len(VOLS)) + 1e-9
+    if trend is not None and vol is not None:
+        return np.full(n, trend * len(VOLS) + vol)
+    if trend is not None:
+        p = freq[trend] / freq[trend].sum()
+        return trend * len(VOLS) + rng.choice(len(VOLS), size=n, p=p)
+    p = freq[:, vol] / freq[:, vol].sum()
+    return rng.choice(len(TRENDS), size=n, p=p) * len(VOLS) + vol
+
+
+class Chain:
+    """Draws windows from a fitted network and chains them into paths.
+
+    Parameters
+    ----------
+    diffusion : GaussianDiffusion
+    state : GeneratorState
+    config : GeneratorConfig
+    device : torch.device
+    """
+
+    def __init__(self, diffusion: GaussianDiffusion, state: GeneratorState,
+                 config: GeneratorConfig, device: torch.device) -> None:
+        self.diffusion = diffusion
+        self.state = state
+        self.config = config
+        self.device = device
+        self.asked = 0  # windows checked against their labels
+        self.accepted = 0  # ... and found to carry them
+
+    @property
+    def acceptance(self) -> float | None:
+        """Share of label-checked windows that carried the labels asked for (None: none)."""
+        return self.accepted / self.asked if self.asked else None
+
+    def _cond(self, ids: np.ndarray, jumps: float | None, context: np.ndarray | None,
+              rho: np.ndarray | None) -> dict[str, torch.Tensor]:
+        """Conditioning tensors; `context` in the network's scale, `rho` volatility ratios."""
+        n, dev = len(ids), self.device
+        cond = {"regime": torch.as_tensor(np.where(ids < 0, len(REGIMES), ids),
+                                          dtype=torch.long, device=dev),
+                "jumps": torch.full((n,), math.nan if jumps is None else float(jumps),
+                                    device=dev)}
+        if rho is not None:
+            cond["state"] = torch.as_tensor(np.log(rho), dtype=torch.float32, device=dev)
+        if context is not None:
+            k = context.shape[1]
+            full = np.zeros((n, self.config.window) + context.shape[2:], dtype=np.float64)
+            full[:, :k] = context
+            cond["context"] = torch.as_tensor(to_channels(full), dtype=torch.float32,
+                                              device=dev)
+            cond["context_mask"] = prefix_mask(n, self.config.window, k, device=dev)
+        return cond
+
+    def draw(self, ids: np.ndarray, spec: DrawSpec, *, context: np.ndarray | None,
+             var: np.ndarray | None, generator: torch.Generator) -> np.ndarray:
+        """One window per row of `ids`; `context` and the result are features (n, L, A, 5)."""
+        n, st = len(ids), self.state
+        shape = (n, st.n_assets * N_FEATURES, self.config.window)
+        rho = None if var is None else st.vol.rho(var)
+        ctx = None if context is None else encode(context, rho, st.scaler)
+        out = run_sampler(self.diffusion, shape, sampler=spec.sampler,
+                          steps=None if spec.sampler == "ddpm" else spec.sampler_steps,
+                          generator=generator, cond=self._cond(ids, spec.jumps, ctx, rho),
+                          guidance=spec.guidance)
+        z = from_channels(out.x, st.n_assets)
+        return decode(z, rho, st.scaler, shift=None if st.drift is None else st.drift.shift,
+                      first=0 if context is None else context.shape[1])
+
+    def matches(self, feats: np.ndarray, ids: np.ndarray, jumps: float | None) -> np.ndarray:
+        """Which windows carry the labels asked for (by the fitted labeler and detector)."""
+        ret = feats[..., RET]  # (n, window, A) log returns
+        ok = np.ones(len(feats), dtype=bool)
+        asked = ids >= 0
+        if asked.any():
+            trend, vol = self.state.regimes.label_windows(ret)
+            ok &= ~asked | (trend * len(VOLS) + vol == ids)
+        if jumps is not None:
+            count = self.state.jumps.count_batch(ret)
+            k = int(round(jumps))
+            ok &= (count >= k) if k >= JUMP_BUCKETS else (count == k)
+        return ok
+
+    def windows(self, ids: np.ndarray, spec: DrawSpec, *, context: np.ndarray | None,
+                var: np.ndarray | None, generator: torch.Generator,
+                redraw_var: Callable[[np.ndarray], np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Windows carrying their labels, and the volatility states they started in.
+
+        Windows whose own labels differ from those asked for are redrawn (up to
+        ``config.max_tries`` rounds); for fresh paths (`redraw_var`) from a new state too.
+        """
+        z = self.draw(ids, spec, context=context, var=var, generator=generator)
+        if self.config.max_tries <= 1 or (spec.jumps is None and not (ids >= 0).any()):
+            return z, var
+        ok = self.matches(z, ids, spec.jumps)
+        for _ in range(self.config.max_tries - 1):
+            if ok.all():
+                break
+            idx = np.flatnonzero(~ok)
+            if redraw_var is not None and var is not None:
+                var = var.copy()
+                var[idx] = redraw_var(ids[idx])
+            redo = self.draw(ids[idx], spec,
+                             context=None if context is None else context[idx],
+                             var=None if var is None else var[idx], generator=generator)
+            z[idx] = redo
+            ok[idx] = self.matches(redo, ids[idx], spec.jumps)
+        self.asked += len(ok)
+        self.accepted += int(ok.sum())
+        return z, var
+
+    def extend(self, n: int, new_bars: int, spec: DrawSpec, *, context: np.ndarray | None,
+               var: np.ndarray | None, generator: torch.Generator,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+        """`new_bars` feature bars (n, new_bars, A, 5) after `context` (n, k, A, 5).
+
+        `var` is the volatility state (n, A) before the first context bar (or before the
+        first new bar without context); ignored by models without a volatility state.
+        With `rng` and no context, label matching may also redraw a first window's state.
+        """
+        overlap = self.config.context_bars
+        vol = self.state.vol
+        if vol is None:
+            var = None
+        elif var is None:
+            var = vol.neutral(n)
+        out: list[np.ndarray] = []
+        produced, seg, tail = 0, 0, None
+        if context is not None:
+            tail = context[:, -overlap:]
+            if vol is not None:
+                var = vol.advance(var, context[:, :-overlap, :, RET], generated=False)
+        while produced < new_bars:
+            redraw = None
+            if seg == 0 and context is None and rng is not None and vol is not None:
+                def redraw(r: np.ndarray) -> np.ndarray:
+                    return vol.initial(r, rng)
+            w, var = self.windows(spec.ids(seg), spec, context=tail, var=var,
+                                  generator=generator, redraw_var=redraw)
+            k = 0 if tail is None else tail.shape[1]
+            out.append(w[:, k:])
+            produced += w.shape[1] - k
+            # to the next start; the first window's first bars are observed when given
+            if vol is not None:
+                var = vol.advance(var, w[:, :w.shape[1] - overlap, :, RET],
+                                  generated=seg > 0 or context is None)
+            tail = w[:, -overlap:]
+            seg += 1
+        return np.concatenate(out, axis=1)[:, :new_bars]

@@ -1,0 +1,50 @@
+"""Features <-> the network's space: the one place where windows change layout.
+
+    features (B, L, A, 5) --/ rho, scaler--> z (B, L, A, 5) --to_channels--> (B, A*5, L)
+    network output (B, A*5, L) --from_channels--> z --scaler, * rho--> features
+
+``rho`` is the volatility ratio each window starts with (`diffbt.generate.volstate`); the
+network is channel-first, everything else in diffbt is bars-first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from diffbt.data.features import FEATURES, RET, FeatureScaler
+from diffbt.generate.volstate import vol_scale
+
+__all__ = ["N_FEATURES", "decode", "encode", "from_channels", "to_channels"]
+
+N_FEATURES = len(FEATURES)
+
+
+def to_channels(z: np.ndarray) -> np.ndarray:
+    """Bars-first windows (B, L, A, F) -> channel-first (B, A*F, L), C-contiguous."""
+    b, length = z.shape[:2]
+    return np.ascontiguousarray(z.reshape(b, length, -1).transpose(0, 2, 1))
+
+
+def from_channels(x: torch.Tensor, n_assets: int) -> np.ndarray:
+    """Channel-first tensor (B, A*F, L) -> bars-first windows (B, L, A, F), float64."""
+    arr = x.detach().to("cpu", torch.float64).numpy()
+    b, _, length = arr.shape
+    return arr.transpose(0, 2, 1).reshape(b, length, n_assets, N_FEATURES)
+
+
+def encode(features: np.ndarray, rho: np.ndarray | None, scaler: FeatureScaler) -> np.ndarray:
+    """Features (n, L, A, F) of windows starting at volatility ratios `rho` (n, A) to the
+    network's scale (still bars-first)."""
+    scale = np.ones((len(features), features.shape[2])) if rho is None else rho
+    return scaler.transform(vol_scale(features, scale))
+
+
+def decode(z: np.ndarray, rho: np.ndarray | None, scaler: FeatureScaler, *,
+           shift: np.ndarray | None = None, first: int = 0) -> np.ndarray:
+    """Inverse of `encode`; `shift` (A,) is added to the scaled log return of bars
+    ``first:`` (the drift calibration: new bars only, a given context stays exact)."""
+    feats = scaler.inverse(z)
+    if shift is not None:
+        feats[:, first:, :, RET] += shift
+    return feats if rho is None else vol_scale(feats, rho, inverse=True)

@@ -1,0 +1,214 @@
+"""`GeneratorState`: everything a `MarketGenerator` fitted on data, besides the network.
+
+One frozen, versioned value: the asset names, the feature scaler, the regime labeler and
+jump detector, the training calendar, the volatility state and the calibrations. It is
+written into the model file as JSON (`to_dict`) and read back by `from_dict`, which also
+reads the files of format 1. Fitting steps return a new state (`dataclasses.replace`).
+
+A calibration records the sampler it was fitted for (``"dpm/20"``: DPM-Solver++ with 20
+calls per window); `MarketGenerator` warns when a path is drawn with another one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from diffbt.data.calendar import continue_calendar
+from diffbt.data.features import FeatureScaler
+from diffbt.data.labels import JumpDetector, RegimeLabeler
+from diffbt.generate.volstate import VolState
+
+__all__ = ["STATE_FORMAT", "Calendar", "DriftShift", "GeneratorState", "SpreadScale",
+           "sampler_key"]
+
+STATE_FORMAT = 2
+# format-1 files had their calibrations fitted with the only sampler `fit` used then
+_FORMAT1_SAMPLER = "dpm/20"
+
+
+def sampler_key(sampler: str, steps: int | None) -> str:
+    """The name a calibration records for the sampler it was fitted with: ``"dpm/20"``."""
+    return sampler if sampler == "ddpm" else f"{sampler}/{steps}"
+
+
+def _frozen(x: Any) -> np.ndarray:
+    a = np.array(x, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The end of the training calendar: where generated paths continue.
+
+    Attributes
+    ----------
+    tail : DatetimeIndex
+        The last (up to five) training timestamps.
+    freq : Timedelta, optional
+        The bar spacing of the training data.
+    """
+
+    tail: pd.DatetimeIndex
+    freq: pd.Timedelta | None
+
+    @classmethod
+    def of(cls, index: pd.DatetimeIndex, freq: pd.Timedelta | None) -> Calendar:
+        return cls(pd.DatetimeIndex(index[-5:]), freq)
+
+    @property
+    def train_end(self) -> pd.Timestamp:
+        return self.tail[-1]
+
+    def future(self, length: int) -> pd.DatetimeIndex:
+        """`length` timestamps after the training span."""
+        return continue_calendar(self.tail, length, self.freq)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"train_end": str(self.tail[-1]), "calendar_tail": [str(t) for t in self.tail],
+                "tz": None if self.tail.tz is None else str(self.tail.tz),
+                "freq_ns": None if self.freq is None else int(self.freq.value)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Calendar:
+        tail = pd.DatetimeIndex(pd.to_datetime(d["calendar_tail"]))
+        if d.get("tz") and tail.tz is None:
+            tail = tail.tz_localize(d["tz"])
+        return cls(tail, None if d["freq_ns"] is None else pd.Timedelta(d["freq_ns"]))
+
+
+@dataclass(frozen=True, eq=False)
+class DriftShift:
+    """A constant added to every generated bar's log return, per asset, in units of the
+    volatility state (`diffbt.generate.calibrate.calibrate_drift`)."""
+
+    shift: np.ndarray  # (n_assets,)
+    sampler: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shift", _frozen(self.shift))
+
+
+@dataclass(frozen=True)
+class SpreadScale:
+    """Forecast spread scale per horizon (`diffbt.generate.calibrate.calibrate_forecasts`)."""
+
+    horizons: tuple[int, ...]
+    scale: tuple[float, ...]
+    sampler: str
+
+    def at(self, horizon: int) -> float:
+        """The scale at `horizon`, interpolated in log horizon."""
+        return float(np.interp(np.log(horizon), np.log(self.horizons), self.scale))
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratorState:
+    """What `MarketGenerator.fit` learnt from the data, besides the network weights.
+
+    Attributes
+    ----------
+    assets : tuple of str
+    scaler : FeatureScaler
+        Feature standardisation (of volatility-scaled features with a volatility state).
+    regimes : RegimeLabeler
+    jumps : JumpDetector
+    calendar : Calendar
+    last_close : ndarray, shape (n_assets,)
+        The last training close: where fresh paths start by default.
+    regime_freq : ndarray, shape (n_regimes,)
+        Share of training windows per regime (to draw the other half of a partial regime).
+    vol : VolState, optional
+        The volatility state (None for models without one).
+    drift : DriftShift, optional
+    spread : SpreadScale, optional
+    """
+
+    assets: tuple[str, ...]
+    scaler: FeatureScaler
+    regimes: RegimeLabeler
+    jumps: JumpDetector
+    calendar: Calendar
+    last_close: np.ndarray
+    regime_freq: np.ndarray
+    vol: VolState | None = None
+    drift: DriftShift | None = None
+    spread: SpreadScale | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "assets", tuple(self.assets))
+        object.__setattr__(self, "last_close", _frozen(self.last_close))
+        object.__setattr__(self, "regime_freq", _frozen(self.regime_freq))
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.assets)
+
+    def calibrated_for(self) -> set[str]:
+        """The samplers the path calibrations were fitted for (empty: none fitted)."""
+        out = set()
+        if self.vol is not None and self.vol.gain_sampler:
+            out.add(self.vol.gain_sampler)
+        if self.drift is not None:
+            out.add(self.drift.sampler)
+        return out
+
+    def replace(self, **changes: Any) -> GeneratorState:
+        return replace(self, **changes)
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = {"format": STATE_FORMAT, "assets": list(self.assets),
+             "scaler": self.scaler.to_dict(), "regimes": self.regimes.to_dict(),
+             "jumps": self.jumps.to_dict(), **self.calendar.to_dict(),
+             "last_close": self.last_close.tolist(), "regime_freq": self.regime_freq.tolist(),
+             "vol": None if self.vol is None else self.vol.to_dict()}
+        if self.drift is not None:
+            d["drift"] = {"shift": self.drift.shift.tolist(), "sampler": self.drift.sampler}
+        if self.spread is not None:
+            d["spread"] = {"horizons": list(self.spread.horizons),
+                           "scale": list(self.spread.scale), "sampler": self.spread.sampler}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorState:
+        """Inverse of `to_dict`; reads format 1 (no ``format`` key) too.
+
+        Raises
+        ------
+        ValueError
+            A newer format, a setting this version no longer supports, or a missing key.
+        """
+        fmt = d.get("format", 1)
+        if not isinstance(fmt, int) or fmt > STATE_FORMAT:
+            raise ValueError(f"generator state format {fmt!r} is newer than this version of "
+                             f"diffbt reads ({STATE_FORMAT}); upgrade diffbt")
+        if "volume_level" in d:
+            raise ValueError("the model was fitted with relative_volume=True, which this "
+                             "version no longer supports; fit it again")
+        missing = [k for k in ("assets", "scaler", "regimes", "jumps", "train_end",
+                               "last_close", "calendar_tail", "freq_ns", "regime_freq")
+                   if k not in d]
+        if missing:
+            raise ValueError(f"missing {missing}")
+        default = _FORMAT1_SAMPLER if fmt == 1 else None
+        drift = d.get("drift")
+        if drift is not None:
+            drift = (DriftShift(drift, _FORMAT1_SAMPLER) if fmt == 1
+                     else DriftShift(drift["shift"], drift["sampler"]))
+        spread = d.get("spread")
+        if spread:
+            spread = SpreadScale(tuple(int(h) for h in spread["horizons"]),
+                                 tuple(float(s) for s in spread["scale"]),
+                                 spread.get("sampler", _FORMAT1_SAMPLER))
+        return cls(assets=tuple(d["assets"]), scaler=FeatureScaler.from_dict(d["scaler"]),
+                   regimes=RegimeLabeler.from_dict(d["regimes"]),
+                   jumps=JumpDetector.from_dict(d["jumps"]), calendar=Calendar.from_dict(d),
+                   last_close=d["last_close"], regime_freq=d["regime_freq"],
+                   vol=None if not d.get("vol") else VolState.from_dict(
+                       d["vol"], default_sampler=default),
+                   drift=drift, spread=spread or None)

@@ -1,0 +1,192 @@
+"""The volatility state: how volatile each asset was when a model window starts.
+
+Each window is modelled relative to the volatility each asset entered it with, an
+exponentially weighted mean of the squared log returns of all earlier bars (half-life
+``halflife`` bars):
+
+    var_t = lam * var_{t-1} + (1 - lam) * r_{t-1}^2,    lam = 0.5 ** (1 / halflife)
+    rho_t = sqrt(var_t / var0),                           clipped to e^-4 .. e^4
+
+where ``var0`` is the training span's mean squared return. A window's price-unit features
+are divided by ``rho`` (`vol_scale`) and ``log rho`` conditions the network. Along a
+generated path the state is updated from the generated returns (each scaled by
+``sqrt(gain)``, a per-asset feedback gain fitted by `diffbt.generate.calibrate`), so
+volatility carries over longer than one window of context. A fresh path starts in the state
+of a random training window (of the regime asked for): the ``bank``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from diffbt.data.features import LVOL
+
+__all__ = ["VolState", "ewma_variance", "vol_scale"]
+
+RHO_LOG_LIMIT = 4.0
+BANK_SIZE = 4096
+
+
+def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) -> np.ndarray:
+    """Causal exponentially weighted mean of squared returns.
+
+    Parameters
+    ----------
+    ret : ndarray, shape (..., T, n_assets)
+        Log returns.
+    halflife : float
+        In bars.
+    var0 : float or ndarray broadcastable to (..., n_assets)
+        The value before the first return.
+
+    Returns
+    -------
+    ndarray, shape (..., T + 1, n_assets)
+        ``out[..., i, :]`` uses returns ``0 .. i-1`` only (``out[..., 0, :] = var0``).
+    """
+    from scipy.signal import lfilter
+
+    r = np.asarray(ret, dtype=np.float64)
+    lam = 0.5 ** (1.0 / float(halflife))
+    v0 = np.broadcast_to(np.asarray(var0, dtype=np.float64),
+                         r.shape[:-2] + r.shape[-1:]).copy()
+    zi = (lam * v0)[..., None, :]
+    y, _ = lfilter([1.0 - lam], [1.0, -lam], r * r, axis=-2, zi=zi)
+    return np.concatenate([v0[..., None, :], y], axis=-2)
+
+
+def vol_scale(features: np.ndarray, rho: np.ndarray, *, inverse: bool = False) -> np.ndarray:
+    """Divide (or, `inverse`, multiply) the price-unit features by a volatility ratio.
+
+    ``ret``, ``gap``, ``up`` and ``down`` are log-price moves and scale with volatility;
+    ``lvol`` does not. `features` has shape (n, L, n_assets, 5), `rho` (n, n_assets).
+    """
+    out = np.array(features, dtype=np.float64)
+    r = np.asarray(rho, dtype=np.float64)[:, None, :, None]
+    out[..., :LVOL] = out[..., :LVOL] * r if inverse else out[..., :LVOL] / r
+    return out
+
+
+def _frozen(x: Any, dtype: type = np.float64) -> np.ndarray:
+    a = np.array(x, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class VolState:
+    """The fitted volatility state (see the module docstring).
+
+    Attributes
+    ----------
+    halflife : int
+        Half-life of the EWMA, in bars.
+    var0 : ndarray, shape (n_assets,)
+        Training mean squared log return.
+    bank : ndarray, shape (n, n_assets)
+        ``log rho`` at the start of training windows (where fresh paths start).
+    bank_regime : ndarray, shape (n,)
+        Regime id of each of those windows.
+    gain : ndarray, shape (n_assets,)
+        Feedback gain of generated returns (1 = none).
+    gain_sampler : str, optional
+        The sampler (``"dpm/20"``) the gain was fitted for; None when not fitted.
+    """
+
+    halflife: int
+    var0: np.ndarray
+    bank: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    bank_regime: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    gain: np.ndarray | None = None
+    gain_sampler: str | None = None
+
+    def __post_init__(self) -> None:
+        var0 = _frozen(self.var0)
+        object.__setattr__(self, "var0", var0)
+        object.__setattr__(self, "bank", _frozen(self.bank).reshape(-1, len(var0)))
+        object.__setattr__(self, "bank_regime", _frozen(self.bank_regime, np.int64))
+        gain = np.ones(len(var0)) if self.gain is None else self.gain
+        object.__setattr__(self, "gain", _frozen(gain))
+        if self.halflife < 1 or len(self.bank) != len(self.bank_regime):
+            raise ValueError("a volatility state needs halflife >= 1 and one regime per bank row")
+
+    @classmethod
+    def fit(cls, ret: np.ndarray, halflife: int) -> VolState:
+        """The state's scale from training log returns ``(T, n_assets)`` (no bank yet)."""
+        var0 = np.maximum(np.mean(np.asarray(ret) ** 2, axis=0), 1e-20)
+        return cls(halflife=int(halflife), var0=var0)
+
+    def with_bank(self, log_rho: np.ndarray, regime_ids: np.ndarray) -> VolState:
+        """The states training windows start in (at most `BANK_SIZE`, evenly spaced)."""
+        keep = np.unique(np.linspace(0, len(log_rho) - 1, min(len(log_rho), BANK_SIZE))
+                         .round().astype(int))
+        return replace(self, bank=np.round(log_rho[keep], 5), bank_regime=regime_ids[keep])
+
+    def with_gain(self, gain: np.ndarray, sampler: str | None) -> VolState:
+        return replace(self, gain=np.asarray(gain, dtype=np.float64), gain_sampler=sampler)
+
+    # -- the state along a series ----------------------------------------------------------
+    def series(self, ret: np.ndarray) -> np.ndarray:
+        """The state before each of the returns ``(T, A)``, and after the last: ``(T + 1, A)``."""
+        return ewma_variance(ret, self.halflife, self.var0)
+
+    def rho(self, var: np.ndarray) -> np.ndarray:
+        """Volatility ratio ``sqrt(var / var0)``, clipped to e^-4 .. e^4."""
+        ratio = np.sqrt(np.maximum(var, 1e-30) / self.var0)
+        return np.clip(ratio, math.exp(-RHO_LOG_LIMIT), math.exp(RHO_LOG_LIMIT))
+
+    def advance(self, var: np.ndarray | None, ret: np.ndarray, *,
+                generated: bool = True) -> np.ndarray | None:
+        """The state after returns `ret` (n, k, A), from state `var` (n, A).
+
+        Generated returns enter with the feedback gain, observed ones as they are.
+        """
+        if var is None or ret.shape[1] == 0:
+            return var
+        if generated:
+            ret = ret * np.sqrt(self.gain)
+        return ewma_variance(ret, self.halflife, var)[:, -1]
+
+    def series_from(self, var: np.ndarray, ret: np.ndarray) -> np.ndarray:
+        """The state before each bar of paths `ret` (n, L, A) started in state `var` (n, A),
+        and after the last: (n, L + 1, A). `ret` enters as given (no gain)."""
+        return ewma_variance(ret, self.halflife, var)
+
+    def path_rho(self, var: np.ndarray, ret: np.ndarray) -> np.ndarray:
+        """Volatility ratio before each bar of generated paths `ret` (n, L, A) started in
+        state `var` (n, A)."""
+        return self.rho(self.series_from(var, ret * np.sqrt(self.gain))[:, :-1])
+
+    def neutral(self, n: int) -> np.ndarray:
+        """The training span's average state, for `n` paths: (n, A)."""
+        return np.broadcast_to(self.var0, (n, len(self.var0))).copy()
+
+    def initial(self, regime_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """States (n, A) for fresh paths: those of random training windows (of the regime
+        asked for, ``-1`` = any)."""
+        pick = rng.integers(len(self.bank), size=len(regime_ids))
+        for r in np.unique(regime_ids[regime_ids >= 0]):
+            rows = np.flatnonzero(self.bank_regime == r)
+            if len(rows):
+                sel = regime_ids == r
+                pick[sel] = rows[rng.integers(len(rows), size=int(sel.sum()))]
+        return self.var0 * np.exp(2.0 * self.bank[pick])
+
+    # -- JSON ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"halflife": self.halflife, "var0": self.var0.tolist(),
+                "bank": self.bank.tolist(), "bank_regime": self.bank_regime.tolist(),
+                "gain": self.gain.tolist(), "gain_sampler": self.gain_sampler}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, default_sampler: str | None = None) -> VolState:
+        """Inverse of `to_dict`; a file without ``gain_sampler`` had its gain fitted for
+        `default_sampler`."""
+        gain = d.get("gain")
+        return cls(halflife=int(d["halflife"]), var0=d["var0"], bank=d["bank"],
+                   bank_regime=d["bank_regime"], gain=gain,
+                   gain_sampler=d.get("gain_sampler", default_sampler if gain else None))
