@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from diffbt.data.calendar import bar_spacing, periods_per_year
+
 __all__ = ["FIELDS", "Market"]
 
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -54,9 +56,8 @@ class Market:
         object.__setattr__(self, "index", pd.DatetimeIndex(self.index))
         object.__setattr__(self, "assets", tuple(str(a) for a in self.assets))
         object.__setattr__(self, "repairs", tuple(self.repairs))
-        if self.freq is None and len(self.index) > 1:
-            object.__setattr__(self, "freq", pd.Timedelta(np.median(np.diff(self.index.asi8)),
-                                                          unit=self.index.unit))
+        if self.freq is None:
+            object.__setattr__(self, "freq", bar_spacing(self.index))
 
     # -- views ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -68,13 +69,9 @@ class Market:
 
     @property
     def periods_per_year(self) -> float:
-        """Bars per year: 252 for daily (business-day) data, else from the bar spacing."""
-        if self.freq is None:
-            return 252.0
-        if self.freq >= pd.Timedelta(hours=20):
-            days = self.freq / pd.Timedelta(days=1)
-            return 252.0 / max(round(days), 1) if days < 5 else 365.25 / days
-        return pd.Timedelta(days=365.25) / self.freq
+        """Bars per year (`diffbt.data.calendar.periods_per_year`: 252 for business days,
+        365 for every day, bars per day times those for intraday bars)."""
+        return periods_per_year(self.index)
 
     def frame(self, asset: str) -> pd.DataFrame:
         """OHLCV DataFrame of one asset, columns ``open high low close volume``."""

@@ -13,9 +13,11 @@ import numpy as np
 import torch
 
 from diffbt.data.features import FEATURES, RET, FeatureScaler
-from diffbt.generate.volstate import vol_scale
+from diffbt.data.labels import VOLS, JumpDetector, RegimeLabeler
+from diffbt.generate.config import GeneratorConfig
+from diffbt.generate.volstate import VolState, vol_scale
 
-__all__ = ["N_FEATURES", "decode", "encode", "from_channels", "to_channels"]
+__all__ = ["N_FEATURES", "decode", "encode", "from_channels", "to_channels", "training_windows"]
 
 N_FEATURES = len(FEATURES)
 
@@ -48,3 +50,26 @@ def decode(z: np.ndarray, rho: np.ndarray | None, scaler: FeatureScaler, *,
     if shift is not None:
         feats[:, first:, :, RET] += shift
     return feats if rho is None else vol_scale(feats, rho, inverse=True)
+
+
+def training_windows(feats: np.ndarray, config: GeneratorConfig, scaler: FeatureScaler,
+                      vol: VolState | None, labeler: RegimeLabeler, jumps: JumpDetector
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training windows (N, A*5, L) in the network's space, their regime ids, jump counts
+    and log volatility ratios (N, A)."""
+    w, stride = config.window, config.window_stride
+    t, a, f = feats.shape
+    starts = np.arange(0, t - w + 1, stride)
+    rho = (np.ones((len(starts), a)) if vol is None
+           else vol.rho(vol.series(feats[..., RET])[starts]))
+    windows = np.empty((len(starts), a * f, w), dtype=np.float32)
+    for i in range(0, len(starts), 2048):  # in blocks: bounded memory
+        s = starts[i:i + 2048]
+        raw = np.stack([feats[j:j + w] for j in s])  # (n, L, A, 5)
+        windows[i:i + 2048] = to_channels(encode(raw, rho[i:i + 2048], scaler))
+    ret = feats[..., RET]
+    trend, vol_label = labeler.label(ret, stride=stride)
+    ids = trend * len(VOLS) + vol_label
+    counts = jumps.count_windows(jumps.flags(ret), w, stride=stride)
+    return (windows, ids.astype(np.int64), counts.astype(np.float32),
+            np.log(rho).astype(np.float32))

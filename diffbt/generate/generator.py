@@ -25,18 +25,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from diffbt.data.features import RET, FeatureScaler, from_features, to_features
-from diffbt.data.labels import REGIMES, VOLS, JumpDetector, RegimeLabeler, parse_regime
+from diffbt.data.features import FeatureScaler, from_features
+from diffbt.data.labels import JumpDetector, RegimeLabeler, parse_regime
 from diffbt.data.market import Market
 from diffbt.errors import DataError
 from diffbt.generate import calibrate as cal
 from diffbt.generate import forecast as fc
 from diffbt.generate.chain import Chain, DrawSpec, regime_ids, torch_generator
-from diffbt.generate.codec import N_FEATURES, encode, to_channels
+from diffbt.generate.codec import N_FEATURES
 from diffbt.generate.config import SAMPLERS, GeneratorConfig
 from diffbt.generate.pathset import PathSet, PathSetWriter
-from diffbt.generate.state import Calendar, GeneratorState, sampler_key
-from diffbt.generate.volstate import VolState, vol_scale
+from diffbt.generate.state import GeneratorState, fit_state, sampler_key
 from diffbt.model.checkpoint import (
     CheckpointError,
     diffusion_from_checkpoint,
@@ -62,29 +61,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' asked for but no CUDA GPU is available")
     return dev
-
-
-def _training_windows(feats: np.ndarray, config: GeneratorConfig, scaler: FeatureScaler,
-                      vol: VolState | None, labeler: RegimeLabeler, jumps: JumpDetector
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Training windows (N, A*5, L) in the network's space, their regime ids, jump counts
-    and log volatility ratios (N, A)."""
-    w, stride = config.window, config.window_stride
-    t, a, f = feats.shape
-    starts = np.arange(0, t - w + 1, stride)
-    rho = (np.ones((len(starts), a)) if vol is None
-           else vol.rho(vol.series(feats[..., RET])[starts]))
-    windows = np.empty((len(starts), a * f, w), dtype=np.float32)
-    for i in range(0, len(starts), 2048):  # in blocks: bounded memory
-        s = starts[i:i + 2048]
-        raw = np.stack([feats[j:j + w] for j in s])  # (n, L, A, 5)
-        windows[i:i + 2048] = to_channels(encode(raw, rho[i:i + 2048], scaler))
-    ret = feats[..., RET]
-    trend, vol_label = labeler.label(ret, stride=stride)
-    ids = trend * len(VOLS) + vol_label
-    counts = jumps.count_windows(jumps.flags(ret), w, stride=stride)
-    return (windows, ids.astype(np.int64), counts.astype(np.float32),
-            np.log(rho).astype(np.float32))
 
 
 class MarketGenerator:
@@ -204,26 +180,8 @@ class MarketGenerator:
             raise DataError(f"only {len(train_mkt)} training bars; a window of {c.window} bars "
                             f"needs at least {need}: give more history or a smaller window")
         self.device = resolve_device(device)
-        feats = to_features(train_mkt.values)  # (T-1, A, 5)
-        ret = feats[..., RET]
-        vol = None
-        if c.vol_state:
-            vol = VolState.fit(ret, c.halflife)
-            rho_rows = vol.rho(vol.series(ret)[:-1])
-            scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
-        else:
-            scaler = FeatureScaler.fit(feats)
-        labeler = RegimeLabeler.fit(ret, c.window)
-        jumps = JumpDetector.fit(ret, k=c.jump_k)
-        windows, ids, jump_counts, log_rho = _training_windows(feats, c, scaler, vol, labeler,
-                                                               jumps)
-        if vol is not None:  # the states training windows start in, to start fresh paths
-            vol = vol.with_bank(log_rho, ids)
-        counts = np.bincount(ids, minlength=len(REGIMES))
-        state = GeneratorState(assets=train_mkt.assets, scaler=scaler, regimes=labeler,
-                               jumps=jumps, calendar=Calendar.of(train_mkt.index, train_mkt.freq),
-                               last_close=train_mkt.values[-1, :, 3],
-                               regime_freq=counts / counts.sum(), vol=vol)
+        state, (windows, ids, jump_counts, log_rho) = fit_state(train_mkt, c)
+        vol = state.vol
         n_val = int(len(windows) * val_fraction) if val_fraction > 0 else 0
         # the validation windows must not overlap the training windows in time
         n_train = len(windows) - n_val - (c.window // c.window_stride if n_val else 0)

@@ -18,12 +18,15 @@ import numpy as np
 import pandas as pd
 
 from diffbt.data.calendar import continue_calendar
-from diffbt.data.features import FeatureScaler
-from diffbt.data.labels import JumpDetector, RegimeLabeler
-from diffbt.generate.volstate import VolState
+from diffbt.data.features import RET, FeatureScaler, to_features
+from diffbt.data.labels import REGIMES, JumpDetector, RegimeLabeler
+from diffbt.data.market import Market
+from diffbt.generate.codec import training_windows
+from diffbt.generate.config import GeneratorConfig
+from diffbt.generate.volstate import VolState, vol_scale
 
 __all__ = ["STATE_FORMAT", "Calendar", "DriftShift", "GeneratorState", "SpreadScale",
-           "sampler_key"]
+           "fit_state", "sampler_key"]
 
 STATE_FORMAT = 2
 # format-1 files had their calibrations fitted with the only sampler `fit` used then
@@ -212,3 +215,39 @@ class GeneratorState:
                    vol=None if not d.get("vol") else VolState.from_dict(
                        d["vol"], default_sampler=default),
                    drift=drift, spread=spread or None)
+
+
+def fit_state(train: Market, config: GeneratorConfig
+              ) -> tuple[GeneratorState, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Fit everything but the network on the training span `train`.
+
+    Returns
+    -------
+    state : GeneratorState
+        Without calibrations.
+    windows : tuple
+        The training windows (`diffbt.generate.codec.training_windows`): windows
+        (N, A*5, L), regime ids (N,), jump counts (N,), log volatility ratios (N, A).
+    """
+    c = config
+    feats = to_features(train.values)  # (T-1, A, 5)
+    ret = feats[..., RET]
+    vol = None
+    if c.vol_state:
+        vol = VolState.fit(ret, c.halflife)
+        rho_rows = vol.rho(vol.series(ret)[:-1])
+        scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
+    else:
+        scaler = FeatureScaler.fit(feats)
+    labeler = RegimeLabeler.fit(ret, c.window)
+    jumps = JumpDetector.fit(ret, k=c.jump_k)
+    windows = training_windows(feats, c, scaler, vol, labeler, jumps)
+    ids, log_rho = windows[1], windows[3]
+    if vol is not None:  # the states training windows start in, to start fresh paths
+        vol = vol.with_bank(log_rho, ids)
+    counts = np.bincount(ids, minlength=len(REGIMES))
+    state = GeneratorState(assets=train.assets, scaler=scaler, regimes=labeler, jumps=jumps,
+                           calendar=Calendar.of(train.index, train.freq),
+                           last_close=train.values[-1, :, 3],
+                           regime_freq=counts / counts.sum(), vol=vol)
+    return state, windows
