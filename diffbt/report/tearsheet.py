@@ -22,12 +22,15 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from diffbt.errors import DataError
+
+if TYPE_CHECKING:  # report/ reads results; only bt/ imports backtrader at run time
+    from diffbt.bt.runner import BacktestResult
 
 __all__ = ["median_path", "tearsheet", "tearsheet_from_result"]
 
@@ -239,20 +242,17 @@ def median_path(returns: np.ndarray, *, by: str = "sharpe", periods_per_year: fl
     return int(order[(order.size - 1) // 2])
 
 
-def _real_index(result: Any, n_real: int) -> pd.DatetimeIndex:
-    idx = getattr(result, "real_index", None)
-    if idx is not None and len(idx) == n_real:
-        return pd.DatetimeIndex(idx)
-    idx = getattr(result, "index", None)
-    if idx is not None and len(idx) == n_real:
-        return pd.DatetimeIndex(idx)
+def _real_index(result: BacktestResult, n_real: int) -> pd.DatetimeIndex:
+    for idx in (result.real_index, result.index):
+        if idx is not None and len(idx) == n_real:
+            return pd.DatetimeIndex(idx)
     logger.warning("no dates for the %d real bars: using business days from %s",
                    n_real, _DEFAULT_START)
     return pd.bdate_range(_DEFAULT_START, periods=n_real)
 
 
 def tearsheet_from_result(
-    result: Any,
+    result: BacktestResult,
     *,
     out: str | Path = "reports/tearsheet.html",
     title: str = "diffbt",
@@ -263,9 +263,10 @@ def tearsheet_from_result(
 
     Parameters
     ----------
-    result : backtest result
-        Needs ``returns`` (n_paths, n_steps), ``real_returns`` (n_real,), ``index``
-        (DatetimeIndex of the steps) and ``periods_per_year``; ``real_index`` is used if present.
+    result : BacktestResult
+        From `diffbt.backtest_paths` with ``real=``: its ``returns`` (n_paths, n_steps),
+        ``real_returns`` (n_real,), the dates (``real_index``, else ``index``) and
+        ``periods_per_year``.
     out : path of the HTML file
     title : str
     by : str
@@ -286,11 +287,10 @@ def tearsheet_from_result(
     The median path's bar ``i`` is compared with real bar ``i`` (dates of the real history).
     If the lengths differ the benchmark is cut, or padded with flat bars, with a warning.
     """
-    real = getattr(result, "real_returns", None)
-    if real is None:
+    if result.real_returns is None:
         raise ValueError("result has no real_returns: nothing to tear-sheet")
-    real = np.asarray(real, dtype=np.float64).ravel()
-    ppy = getattr(result, "periods_per_year", 252) or 252
+    real = np.asarray(result.real_returns, dtype=np.float64).ravel()
+    ppy = result.periods_per_year
     synthetic = np.asarray(result.returns, dtype=np.float64)
     row = median_path(synthetic, by=by, periods_per_year=ppy, rf=rf)
     bench = np.zeros(real.size)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import socket
-import types
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from _html import remote_urls
 
+from diffbt.bt.runner import BacktestResult
 from diffbt.errors import DataError
 from diffbt.report.tearsheet import median_path, tearsheet, tearsheet_from_result
 
@@ -51,8 +52,9 @@ def _result(seed: int = 0, n_paths: int = 21, n_steps: int = 300):
     real = rng.normal(6e-4, 0.012, n_steps)
     real[:15] = 0.0  # warm-up: must not be trimmed
     idx = pd.bdate_range("2021-01-04", periods=n_steps, tz="UTC")
-    return types.SimpleNamespace(returns=r, real_returns=real, index=idx, regimes=None,
-                                 periods_per_year=252)
+    return BacktestResult(returns=r, real_returns=real, index=idx,
+                          trades=np.zeros(n_paths, dtype=int), errors=[], regimes=None,
+                          periods_per_year=252, final_value=np.ones(n_paths))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +131,7 @@ def test_tearsheet_reindexes_series_benchmark_missing_bars_flat(fake_qs, tmp_pat
 
 def test_tearsheet_from_result_pads_short_paths_with_flat_bars(fake_qs, tmp_path):
     res = _result(n_steps=40)
-    res.real_returns = np.r_[res.real_returns, 0.01 * np.ones(10)]
+    res = dataclasses.replace(res, real_returns=np.r_[res.real_returns, 0.01 * np.ones(10)])
     tearsheet_from_result(res, out=tmp_path / "t.html", by="comp")
     b = fake_qs[0]["benchmark"].to_numpy()
     row = median_path(res.returns, by="comp")
@@ -149,8 +151,7 @@ def test_tearsheet_rejects_bad_returns(bad, tmp_path):
 
 
 def test_tearsheet_from_result_needs_real_returns(tmp_path):
-    res = _result()
-    res.real_returns = None
+    res = dataclasses.replace(_result(), real_returns=None)
     with pytest.raises(ValueError, match="real_returns"):
         tearsheet_from_result(res, out=tmp_path / "t.html")
 
