@@ -196,7 +196,7 @@ The column "previous span (real)" scores the last bars of the *training* data (o
 as long as the held-out span) the same way: what a different stretch of real history scores.
 It is a reference, not a generator. All four baselines model close-to-close returns; GBM,
 Merton and GARCH draw the intrabar fields (gap, wicks, volume) from real training bars of a
-similar |return| (see `diffbt/generate/baselines.py`), the bootstrap resamples whole bars.
+similar |return| (see `diffbt/generate/baselines/`), the bootstrap resamples whole bars.
 
 Reading the tables: every baseline is unconditional, so it reproduces the *training* span's
 volatility level. When the held-out span is calmer or wilder than the training span, the

@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DataError",
     "DataRepairWarning",
+    "DataWarning",
     "Market",
     "MarketGenerator",
     "PathSet",
@@ -45,6 +46,7 @@ _LAZY = {
     "report": ("diffbt.report", None),
     "bt": ("diffbt.bt", None),
     "DataRepairWarning": ("diffbt.errors", "DataRepairWarning"),
+    "DataWarning": ("diffbt.errors", "DataWarning"),
 }
 
 

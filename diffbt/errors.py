@@ -1,8 +1,8 @@
-"""The one error type for bad user input."""
+"""The error type for bad user input and the warnings about data that loaded."""
 
 from __future__ import annotations
 
-__all__ = ["DataError", "DataRepairWarning"]
+__all__ = ["DataError", "DataRepairWarning", "DataWarning"]
 
 
 class DataError(ValueError):
@@ -34,7 +34,17 @@ class DataError(ValueError):
         super().__init__(", ".join(where) + ": " + msg if where else msg)
 
 
-class DataRepairWarning(UserWarning):
+class DataWarning(UserWarning):
+    """Data that loaded but deserves a look: an implausible one-bar move or bar range (an
+    unadjusted split, a bad tick), left as it is.
+
+    `diffbt.load_market` emits one per finding and lists them in ``Market.repairs`` (their
+    text contains ``"suspicious"``); ``strict=True`` does not turn them into errors. Also the
+    base class of `DataRepairWarning`, so one filter silences both.
+    """
+
+
+class DataRepairWarning(DataWarning):
     """A documented repair made while loading data (re-sorting, duplicates dropped, ...).
 
     `diffbt.load_market` emits one per repair and lists them all in ``Market.repairs``;

@@ -12,6 +12,7 @@ WTI crude oil daily closes.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from diffbt.data.market import Market
+from diffbt.errors import DataError
 
 __all__ = ["DEFAULT", "describe", "load", "names"]
 
@@ -45,7 +47,9 @@ def describe(name: str) -> str:
 
 def _check(name: str) -> None:
     if name not in _DESCRIPTIONS:
-        raise ValueError(f"unknown dataset {name!r}; bundled datasets are {names()}")
+        close = difflib.get_close_matches(str(name), names(), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise DataError(f"unknown dataset {name!r}; bundled datasets are {names()}{hint}")
 
 
 def _arch_file(name: str) -> Path:
@@ -73,8 +77,9 @@ def load(name: str = DEFAULT) -> Market:
 
     Raises
     ------
-    ValueError
-        For an unknown name (the message lists the bundled ones).
+    DataError
+        For an unknown name (a `ValueError`; the message lists the bundled ones and the
+        closest).
     """
     _check(name)
     if name == "wti":

@@ -31,6 +31,8 @@ class Market:
         The regular bar spacing (the median step); None with fewer than two bars.
     repairs : tuple of str
         Human-readable repairs made while loading (re-sorting, duplicates dropped, ...).
+    sources : tuple of str
+        The files (or dataset names) the bars were read from, for messages.
 
     Use `diffbt.load_market` to build one from files or frames; it validates the data.
     """
@@ -40,6 +42,7 @@ class Market:
     assets: tuple[str, ...]
     freq: pd.Timedelta | None = None
     repairs: tuple[str, ...] = field(default=())
+    sources: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         values = np.ascontiguousarray(self.values, dtype=np.float64)
@@ -56,6 +59,7 @@ class Market:
         object.__setattr__(self, "index", pd.DatetimeIndex(self.index))
         object.__setattr__(self, "assets", tuple(str(a) for a in self.assets))
         object.__setattr__(self, "repairs", tuple(self.repairs))
+        object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
         if self.freq is None:
             object.__setattr__(self, "freq", bar_spacing(self.index))
 
@@ -103,12 +107,14 @@ class Market:
 
     def iloc(self, rows: slice | Sequence[int] | np.ndarray) -> Market:
         """Bars by position."""
-        return Market(self.values[rows], self.index[rows], self.assets, self.freq, self.repairs)
+        return Market(self.values[rows], self.index[rows], self.assets, self.freq, self.repairs,
+                      self.sources)
 
     def select(self, assets: Sequence[str]) -> Market:
         """A market with only the named assets, in that order."""
         cols = [self.assets.index(a) for a in assets]
-        return Market(self.values[:, cols], self.index, tuple(assets), self.freq, self.repairs)
+        return Market(self.values[:, cols], self.index, tuple(assets), self.freq, self.repairs,
+                      self.sources)
 
     def split(self, train_end: object) -> tuple[Market, Market]:
         """(bars <= train_end, bars > train_end)."""

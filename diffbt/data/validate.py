@@ -11,7 +11,8 @@ the repaired frame together with a list of `Repair` notes. Nothing is dropped or
 without a note. `diffbt.data.io.load_market` runs them in this order: `drop_blank_rows`,
 `check_missing`, `check_prices`, `check_bars`, `check_volume`, `add_missing_volume`,
 `drop_timezone`, `sort_by_time`, `drop_duplicates`, then (after any start/end cut)
-`check_calendar`.
+`check_calendar` and `check_outliers`. `check_outliers` changes nothing: it returns `Suspect`
+notes, findings left in the data that `load_market` emits as `DataWarning`.
 """
 
 from __future__ import annotations
@@ -26,12 +27,19 @@ from diffbt.errors import DataError
 
 __all__ = [
     "MAX_MISSING_BUSINESS_DAYS",
+    "MAX_VOLUME",
+    "MIN_SUSPECT_MOVE",
+    "MIN_SUSPECT_RANGE",
+    "OUTLIER_SD",
+    "PRICE_RANGE",
     "Repair",
+    "Suspect",
     "add_missing_volume",
     "calendar_kind",
     "check_bars",
     "check_calendar",
     "check_missing",
+    "check_outliers",
     "check_prices",
     "check_volume",
     "drop_blank_rows",
@@ -43,6 +51,12 @@ __all__ = [
 
 PRICES: tuple[str, ...] = ("open", "high", "low", "close")
 MAX_MISSING_BUSINESS_DAYS = 5  # longer market closures than this are gaps (9/11 closed NYSE 4)
+PRICE_RANGE = (1e-12, 1e12)  # supported prices: far inside the float range the model needs
+MAX_VOLUME = 1e18
+OUTLIER_SD = 12.0  # robust standard deviations (1.4826 MAD) that make a bar suspicious
+MIN_SUSPECT_MOVE = float(np.log(1.4))  # smaller one-bar moves are never suspicious: -29 %, +40 %
+MIN_SUSPECT_RANGE = float(np.log(5.0))  # high/low below 5x is never suspicious
+_MAX_SUSPECTS = 5  # findings listed per asset; more are counted in one note
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,11 @@ class Repair:
         """The `DataError` raised instead of this repair under ``strict=True``."""
         return DataError(self.msg + " (refused: strict=True)", file=self.file,
                          column=self.column, row=self.row)
+
+
+@dataclass(frozen=True)
+class Suspect(Repair):
+    """A suspicious value left in the data (emitted as a `DataWarning`, never refused)."""
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -132,14 +151,19 @@ def check_missing(frame: pd.DataFrame) -> None:
 
 
 def check_prices(frame: pd.DataFrame) -> None:
-    """Prices (and ``adj_close``) strictly positive."""
+    """Prices (and ``adj_close``) strictly positive and within `PRICE_RANGE`."""
     cols = _present(frame, (*PRICES, "adj_close"))
-    bad = frame[cols].to_numpy(dtype=np.float64) <= 0
+    x = frame[cols].to_numpy(dtype=np.float64)
+    lo, hi = PRICE_RANGE
+    bad = ~((x >= lo) & (x <= hi))
     i = _first(bad.any(axis=1))
     if i is not None:
         c = cols[int(np.argmax(bad[i]))]
-        raise _error(frame, i, c, f"{c} {frame[c].iloc[i]} is not positive (zero or negative "
-                                  "price)")
+        value = frame[c].iloc[i]
+        what = "is not positive (zero or negative price)" if value <= 0 else (
+            f"is outside the supported price range {lo:g} .. {hi:g}; rescale the column "
+            "(quote it in other units) or fix the value")
+        raise _error(frame, i, c, f"{c} {value:g} {what}")
 
 
 def check_bars(frame: pd.DataFrame) -> None:
@@ -160,12 +184,17 @@ def check_bars(frame: pd.DataFrame) -> None:
 
 
 def check_volume(frame: pd.DataFrame) -> None:
-    """Volume, when present, is >= 0."""
+    """Volume, when present, is >= 0 and at most `MAX_VOLUME`."""
     if "volume" in frame:
         v = frame["volume"].to_numpy(dtype=np.float64)
         i = _first(v < 0)
         if i is not None:
             raise _error(frame, i, "volume", f"negative volume {v[i]}")
+        i = _first(v > MAX_VOLUME)
+        if i is not None:
+            raise _error(frame, i, "volume", f"volume {v[i]:g} is above the supported maximum "
+                                             f"{MAX_VOLUME:g}; rescale the column or fix the "
+                                             "value")
 
 
 def add_missing_volume(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]:
@@ -182,19 +211,40 @@ def drop_timezone(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]:
 
     Intraday bars are converted to UTC. Daily and slower bars keep their local wall-clock
     time, so a bar stays on its trading date and assets from different time zones align.
+    A ``utc_offset`` column (timestamps in UTC, written by `read_ohlcv` when the source
+    mixes UTC offsets, e.g. across a daylight saving change) gives each row's local time.
     """
     t = frame["timestamp"]
     tz = getattr(t.dt, "tz", None)
     if tz is None:
         return frame, []
-    freq = infer_freq(t.dropna())
-    if freq is not None and freq >= pd.Timedelta(hours=20):
-        naive, how = t.dt.tz_localize(None), "local dates and times kept (daily bars)"
+    mixed = "utc_offset" in frame
+    if mixed:
+        offset = frame["utc_offset"]
+        local = t.dt.tz_convert("UTC").dt.tz_localize(None) + offset
+        shown = [_offset_text(o) for o in pd.unique(offset.dropna())]
+        what = f"mixed UTC offsets ({', '.join(shown[:4])}{', ...' if len(shown) > 4 else ''})"
     else:
-        naive, how = t.dt.tz_convert("UTC").dt.tz_localize(None), "converted to UTC"
-    out = _with_attrs(frame.assign(timestamp=naive), frame)
-    return out, [Repair(f"time zone {tz} dropped: {how}", file=_file(frame),
-                        column=_col(frame, "timestamp"))]
+        local, what = t.dt.tz_localize(None), f"time zone {tz}"
+    freq = infer_freq(local.dropna())
+    if freq is not None and freq >= pd.Timedelta(hours=20):
+        naive = local
+        how = "each bar keeps its local date and time (daily bars)" if mixed else \
+            "local dates and times kept (daily bars)"
+    else:
+        naive = t.dt.tz_convert("UTC").dt.tz_localize(None)
+        how = "converted to UTC (intraday bars)" if mixed else "converted to UTC"
+    out = frame.assign(timestamp=naive)
+    if mixed:
+        out = out.drop(columns="utc_offset")
+    return _with_attrs(out, frame), [Repair(f"{what} dropped: {how}", file=_file(frame),
+                                            column=_col(frame, "timestamp"))]
+
+
+def _offset_text(offset: object) -> str:
+    minutes = int(pd.Timedelta(offset).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def sort_by_time(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]:
@@ -284,7 +334,9 @@ def check_calendar(frame: pd.DataFrame, *, gaps: str = "error"
     - weekly and slower: a step longer than 1.5 ``freq``.
 
     ``gaps="error"`` raises at the first gap; ``gaps="ffill"`` inserts flat bars (open = high
-    = low = close = previous close, volume 0) on the calendar and notes how many.
+    = low = close = previous close, volume 0) on the calendar and notes how many: daily
+    business-day gaps get every business day, days missing from intraday sessions get the
+    bar times that at least half of the days have.
     """
     if gaps not in ("error", "ffill"):
         raise ValueError(f"gaps must be 'error' or 'ffill', got {gaps!r}")
@@ -316,35 +368,133 @@ def check_calendar(frame: pd.DataFrame, *, gaps: str = "error"
     where = f"between {t[i]} (row {frame.index[i]}) and {t[i + 1]}"
     if gaps == "error":
         raise _error(frame, i + 1, "timestamp",
-                     f"gap in the {kind} calendar of {freq} bars: no bar {where}; "
-                     "pass gaps='ffill' to fill it with flat bars")
+                     f"gap in the {kind} calendar of {freq} bars: no bar {where}; to fill "
+                     "gaps with flat bars (volume 0) pass gaps='ffill' (CLI: --gaps ffill)")
     return _fill_gaps(frame, t, np.flatnonzero(gap), freq, kind)
 
 
 def _fill_gaps(frame: pd.DataFrame, t: pd.DatetimeIndex, gap_at: np.ndarray,
                freq: pd.Timedelta, kind: str) -> tuple[pd.DataFrame, list[Repair]]:
     pieces, new = [], 0
+    session = _session_times(t) if kind == "sessions" else None
     for i in gap_at:
         lo, hi = t[i], t[i + 1]
         if kind in ("business", "sessions") and hi.normalize() > lo.normalize():
-            if kind == "sessions":
-                raise _error(frame, int(i) + 1, "timestamp",
-                             f"gaps='ffill' cannot fill a gap of several days in intraday "
-                             f"session data (between {lo} and {hi})")
-            stamps = pd.bdate_range(lo + pd.Timedelta(days=1), hi - pd.Timedelta(days=1))
-            stamps = stamps + (lo - lo.normalize())
+            days = pd.bdate_range(lo.normalize() + pd.Timedelta(days=1),
+                                  hi.normalize() - pd.Timedelta(days=1))
+            times = session if session is not None else [lo - lo.normalize()]
+            stamps = pd.DatetimeIndex([d + k for d in days for k in times]).as_unit("ns")
         else:
             stamps = pd.date_range(lo + freq, hi - pd.Timedelta(1), freq=freq)
+        if not len(stamps):
+            continue
         prev = frame.iloc[int(i)]
         flat = {c: prev["close"] if c in PRICES else (prev[c] if c == "adj_close" else 0.0)
                 for c in frame.columns if c != "timestamp"}
         pieces.append(pd.DataFrame({"timestamp": stamps, **flat},
                                    index=pd.Index([None] * len(stamps), name=frame.index.name)))
         new += len(stamps)
-    filled = pd.concat([frame, *pieces]).sort_values("timestamp", kind="stable")
+    filled = pd.concat([frame, *pieces]).sort_values("timestamp", kind="stable") if pieces \
+        else frame
     out = _with_attrs(filled, frame)
     first = t[gap_at[0]]
     return out, [Repair(f"filled {new} missing bar(s) in {len(gap_at)} gap(s) of the {kind} "
                         f"calendar with flat bars (volume 0), the first after {first}",
                         file=_file(frame), column=_col(frame, "timestamp"),
                         row=frame.index[gap_at[0]])]
+
+
+def _session_times(t: pd.DatetimeIndex) -> list[pd.Timedelta]:
+    """Times of day (offsets from midnight) of at least half of the days' bars."""
+    days = t.normalize()
+    tod = pd.Series(t - days)
+    counts = tod.value_counts()
+    return sorted(counts.index[counts >= 0.5 * days.nunique()])
+
+
+# -- suspicious values ------------------------------------------------------------------------
+_SPLITS = (1.5, 2.0, 3.0, 4.0, 5.0, 8.0, 10.0, 15.0, 20.0, 25.0, 50.0, 100.0)
+
+
+def _robust_sd(x: np.ndarray) -> tuple[float, float]:
+    """(median, 1.4826 * median absolute deviation): the mean and sd for normal data."""
+    med = float(np.median(x))
+    return med, 1.4826 * float(np.median(np.abs(x - med)))
+
+
+def _split_guess(ratio: float) -> str:
+    """What a lasting one-bar price ratio looks like: '2:1 split', '1:10 reverse split'."""
+    big = 1.0 / ratio if ratio < 1 else ratio
+    near = [k for k in _SPLITS if abs(big / k - 1.0) < 0.04]
+    if not near:
+        return "split" if ratio < 1 else "reverse split"
+    k = f"{near[0]:g}"
+    return f"{k}:1 split" if ratio < 1 else f"1:{k} reverse split"
+
+
+def check_outliers(frame: pd.DataFrame, *, sd: float = OUTLIER_SD) -> list[Suspect]:
+    """Find one-bar moves and bar ranges no market makes: unadjusted splits, bad ticks.
+
+    On a sorted, unique frame. A bar is suspicious when its close-to-close log return is
+    more than `sd` robust standard deviations (1.4826 times the median absolute deviation)
+    from the median return and at least `MIN_SUSPECT_MOVE` in size, or when its log range
+    ``log(high / low)`` is more than `sd` robust sd above the median range and the range is
+    at least `MIN_SUSPECT_RANGE` (high five times low). A move that the next bar undoes is
+    reported as a spike, one that stays as a possible split. Nothing is changed.
+
+    Returns
+    -------
+    list of Suspect
+        One per finding (at most 5, then one note counting the rest), located at the row.
+    """
+    n = len(frame)
+    if n < 3:
+        return []
+    o, h, lo, c = (frame[f].to_numpy(dtype=np.float64) for f in PRICES)
+    r = np.diff(np.log(c))
+    med, s = _robust_sd(r)
+    move = np.abs(r - med) > max(sd * s, MIN_SUSPECT_MOVE)
+    rng = np.log(h / lo)
+    rmed, rs = _robust_sd(rng)
+    wide = (rng - rmed > sd * rs) & (rng >= MIN_SUSPECT_RANGE)
+    found: list[tuple[int, str, str]] = []  # (position, field, message)
+    skip = set()
+    for k in np.flatnonzero(move):
+        if k in skip:
+            continue
+        i = int(k) + 1  # the bar that moved
+        z = abs(r[k] - med) / s if s > 0 else np.inf
+        pct = 100.0 * np.expm1(r[k])
+        how = f"suspicious{_when(frame, i)}: close {'rose' if r[k] > 0 else 'fell'} " \
+              f"{abs(pct):.1f}% in one bar, from {c[i - 1]:.6g} to {c[i]:.6g} ({z:.0f} robust " \
+              "sd of the log returns)"
+        back = k + 1 < len(r) and move[k + 1] and abs(r[k] + r[k + 1]) < 0.5 * abs(r[k])
+        if back:
+            skip.add(k + 1)
+            found.append((i, "close", f"{how}, and back the next bar: a bad value? "
+                                      "Kept as is; fix or drop the row"))
+        else:
+            found.append((i, "close", f"{how}, and stayed there: an unadjusted "
+                                      f"{_split_guess(float(np.exp(r[k])))}? Kept as is; "
+                                      "for split-adjusted prices load with adjust='close' "
+                                      "(CLI: --adjust close), which needs an Adj Close column"))
+    moved = {i for i, _, _ in found}
+    for k in np.flatnonzero(wide):
+        i = int(k)
+        if i in moved:  # a close far off moves the high or low with it: one finding
+            continue
+        body_hi, body_lo = max(o[i], c[i]), min(o[i], c[i])
+        field = "high" if h[i] / body_hi >= body_lo / lo[i] else "low"
+        z = (rng[i] - rmed) / rs if rs > 0 else np.inf
+        value = h[i] if field == "high" else lo[i]
+        found.append((i, field, f"suspicious{_when(frame, i)}: {field} {value:.6g}, the "
+                                f"bar's high is {np.exp(rng[i]):.3g} times its low against a "
+                                f"median of {np.exp(rmed):.3g} ({z:.0f} robust sd of "
+                                "log(high/low)): a bad tick? Kept as is; fix or drop the row"))
+    found.sort(key=lambda f: f[0])
+    out = [Suspect(msg, file=_file(frame), column=_col(frame, field),
+                   row=frame.index[i]) for i, field, msg in found[:_MAX_SUSPECTS]]
+    if len(found) > _MAX_SUSPECTS:
+        out.append(Suspect(f"{len(found) - _MAX_SUSPECTS} more suspicious bar(s) not listed",
+                           file=_file(frame)))
+    return out

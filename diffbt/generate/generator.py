@@ -173,12 +173,22 @@ class MarketGenerator:
         if not isinstance(market, Market):
             raise TypeError(f"fit() takes a Market (see diffbt.load_market), got "
                             f"{type(market).__name__}")
+        files = ", ".join(market.sources) or None
         train_mkt = market if train_end is None else market.split(train_end)[0]
+        if train_end is not None and len(market):
+            if len(train_mkt) == 0:
+                raise DataError(f"train_end {pd.Timestamp(train_end)} is before the first bar "
+                                f"({market.index[0]})", file=files)
+            if len(train_mkt) == len(market):
+                log.warning("train_end %s is at or after the last bar (%s): fitting on all "
+                            "%d bars, none is left for testing", pd.Timestamp(train_end),
+                            market.index[-1], len(market))
         c = self.config
         need = c.window + 2 + 3
         if len(train_mkt) < need:
             raise DataError(f"only {len(train_mkt)} training bars; a window of {c.window} bars "
-                            f"needs at least {need}: give more history or a smaller window")
+                            f"needs at least {need}: give more history or a smaller window",
+                            file=files)
         self.device = resolve_device(device)
         state, (windows, ids, jump_counts, log_rho) = fit_state(train_mkt, c)
         vol = state.vol
@@ -188,7 +198,7 @@ class MarketGenerator:
         if n_train < 1:
             raise DataError(f"too little history ({len(train_mkt)} bars) for a window of "
                             f"{c.window} bars with a validation span: give more history or a "
-                            f"smaller window")
+                            f"smaller window", file=files)
         x = torch.as_tensor(windows, dtype=torch.float32)
         cond = {"regime": torch.as_tensor(ids, dtype=torch.long),
                 "jumps": torch.as_tensor(jump_counts, dtype=torch.float32)}

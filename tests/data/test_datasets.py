@@ -11,6 +11,7 @@ import pytest
 
 from diffbt import datasets
 from diffbt.data.io import load_market
+from diffbt.errors import DataError
 
 
 def _assert_valid(values: np.ndarray) -> None:
@@ -65,3 +66,14 @@ def test_unknown_dataset_lists_the_bundled_ones():
     with pytest.raises(ValueError, match="sp500_nasdaq"):
         datasets.load("ftse")
     assert "5,031" in datasets.describe("sp500")
+
+
+def test_misspelt_dataset_suggests_the_closest_name():
+    with pytest.raises(DataError, match="did you mean 'sp500_nasdaq'") as info:
+        datasets.load("sp500_nasdq")
+    assert "wti" in str(info.value)
+    with pytest.raises(DataError, match="did you mean 'nasdaq'"):
+        datasets.describe("nasdak")
+    with pytest.raises(DataError) as info:
+        datasets.load("ftse")
+    assert "did you mean" not in str(info.value)

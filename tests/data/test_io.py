@@ -171,7 +171,7 @@ def test_load_market_infers_hourly_frequency(bars):
     index = pd.date_range("2024-01-01", periods=24 * 9, freq="h")  # 24/7, Saturdays included
     market = load_market({"btc": bars(index)})
     assert market.freq == pd.Timedelta(hours=1)
-    assert market.periods_per_year == pytest.approx(24 * 365.25)
+    assert market.periods_per_year == 24 * 365  # hourly bars on every day
 
 
 def test_load_market_accepts_weekends_and_holidays_in_daily_data(bars):
@@ -434,3 +434,118 @@ def test_load_market_keeps_bars_between_start_and_end(write):
     assert market.frame("spy")["close"].tolist() == EXPECTED_CLOSE[1:4]
     with pytest.raises(DataError, match="no bars between"):
         load_market(write("spy.csv", GOOD), start="2025-01-01")
+
+
+# -- time zones: mixed UTC offsets ------------------------------------------------------------
+def test_load_market_keeps_daily_dates_across_mixed_utc_offsets(write):
+    """yfinance and Excel exports write each day's own offset: +01:00 in winter, +02:00 after
+    the change to summer time. Every bar keeps its local date."""
+    days = ["2020-03-26", "2020-03-27", "2020-03-30", "2020-03-31", "2020-04-01"]
+    offsets = ["+01:00", "+01:00", "+02:00", "+02:00", "+02:00"]
+    text = GOOD
+    for k, (day, off) in enumerate(zip(days, offsets, strict=True)):
+        text = text.replace(f"2024-01-0{k + 1},", f"{day}T00:00:00{off},")
+    with pytest.warns(DataRepairWarning, match=r"mixed UTC offsets \(\+01:00, \+02:00\) "
+                                               "dropped: each bar keeps its local date"):
+        market = load_market(write("dax.csv", text))
+    assert list(market.index) == list(pd.to_datetime(days))
+    assert market.frame("dax")["close"].tolist() == EXPECTED_CLOSE
+    # the same file as New York writes it (-05:00, then -04:00)
+    ny = text.replace("+01:00", "-05:00").replace("+02:00", "-04:00")
+    with pytest.warns(DataRepairWarning, match=r"\(-05:00, -04:00\)"):
+        assert list(load_market(write("spy.csv", ny)).index) == list(pd.to_datetime(days))
+
+
+def test_load_market_converts_intraday_bars_with_mixed_offsets_to_utc(write, bars):
+    hours = pd.date_range("2024-03-30 12:00", periods=30, freq="h", tz="Europe/Berlin")
+    frame = bars(hours.tz_convert("UTC").tz_localize(None))
+    stamps = [t.isoformat() for t in hours]  # ...+01:00, then +02:00 from 2024-03-31 03:00
+    assert stamps[0].endswith("+01:00") and stamps[-1].endswith("+02:00")
+    csv = "time,open,high,low,close,volume\n" + "".join(
+        f"{s},{r.open},{r.high},{r.low},{r.close},{r.volume}\n"
+        for s, (_, r) in zip(stamps, frame.iterrows(), strict=True))
+    with pytest.warns(DataRepairWarning, match="mixed UTC offsets .* converted to UTC"):
+        market = load_market(write("dax_1h.csv", csv))
+    assert list(market.index) == list(frame.index)  # the true instants, hourly, no gap
+    np.testing.assert_allclose(market.frame("dax_1h").to_numpy(), frame.to_numpy())
+
+
+def test_load_market_says_which_row_lacks_the_utc_offset(write):
+    text = GOOD.replace("2024-01-01,", "2024-01-01T00:00:00+01:00,")
+    text = text.replace("2024-01-02,", "2024-01-02T00:00:00+02:00,")
+    err = _error(write, text)
+    _located(err, column="date", row=4)
+    assert "this row has none" in str(err)
+
+
+# -- supported range ------------------------------------------------------------------------
+@pytest.mark.parametrize(("line", "column"), [
+    ("2024-01-03,11,1e300,10.5,1e300,150", "high"),
+    ("2024-01-03,1e-300,11.5,1e-300,11.2,150", "open"),
+    ("2024-01-03,11,11.5,10.5,11.2,1e30", "volume"),
+])
+def test_load_market_rejects_values_beyond_the_supported_range(write, line, column):
+    err = _error(write, GOOD.replace("2024-01-03,11,11.5,10.5,11.2,150", line))
+    _located(err, column=column, row=4)
+    assert ("1e-12 .. 1e+12" if column != "volume" else "1e+18") in str(err)
+
+
+def test_load_market_accepts_prices_near_the_bounds(bars):
+    frame = bars(pd.date_range("2024-01-01", periods=48, freq="h"))
+    tiny = frame.assign(**{f: frame[f] * 1e-10 for f in ("open", "high", "low", "close")})
+    assert load_market({"shib_btc": tiny}).frame("shib_btc")["close"].max() < 1e-7
+    big = frame.assign(**{f: frame[f] * 1e8 for f in ("open", "high", "low", "close")})
+    assert load_market({"idx": big}).frame("idx")["close"].min() > 1e9
+
+
+# -- files and names --------------------------------------------------------------------------
+def test_load_market_says_a_directory_is_a_directory(tmp_path, write):
+    write("spy.csv", GOOD)
+    with pytest.raises(DataError, match="is a directory") as info:
+        load_market(tmp_path)
+    assert "spy.csv" in str(info.value) and "no such file" not in str(info.value)
+
+
+def test_load_market_suggests_a_bundled_dataset_or_a_nearby_file(tmp_path, write, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_market("sp500_nasdq")
+    msg = str(info.value)
+    assert "not a bundled dataset" in msg and "did you mean 'sp500_nasdaq'?" in msg
+    assert "sp500, nasdaq, wti" in msg
+    write("spy_daily.csv", GOOD)
+    with pytest.raises(DataError, match="did you mean 'spy_daily.csv'") as info:
+        load_market("spy_dialy.csv")
+    assert info.value.file == "spy_dialy.csv"
+    with pytest.raises(DataError, match="folder 'nodir' does not exist"):
+        load_market("nodir/spy.csv")
+
+
+# -- gaps="ffill" on every calendar -----------------------------------------------------------
+def _sessions(days: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex([d + pd.Timedelta(minutes=570 + 30 * k)
+                             for d in days for k in range(13)])  # 09:30 .. 15:30
+
+
+@pytest.mark.parametrize(("full", "drop", "kind"), [
+    (pd.date_range("2024-01-01", periods=60, freq="D"), [20, 21], "24/7"),
+    (pd.date_range("2024-01-01", periods=200, freq="h"), [50], "24/7"),
+    (pd.bdate_range("2024-01-01", periods=60), range(20, 27), "business"),
+    (_sessions(pd.bdate_range("2024-01-01", periods=10)), [30, 31], "sessions"),
+    (_sessions(pd.bdate_range("2024-01-01", periods=10)), range(13, 13 * 8), "sessions"),
+    (pd.date_range("2024-01-07", periods=40, freq="W"), [10], "coarse"),
+], ids=["daily-24/7", "hourly-24/7", "business", "session-hours", "session-days", "weekly"])
+def test_gap_error_suggests_ffill_and_ffill_restores_the_calendar(bars, full, drop, kind):
+    frame = bars(full.delete(list(drop)))
+    with pytest.raises(DataError, match=f"gap in the {kind} calendar") as info:
+        load_market({"x": frame})
+    assert "gaps='ffill'" in str(info.value) and "--gaps ffill" in str(info.value)
+    with pytest.warns(DataRepairWarning, match=f"filled {len(drop)} missing bar"):
+        market = load_market({"x": frame}, gaps="ffill")
+    assert list(market.index) == list(full)
+    again = load_market(market.frames(), strict=True)  # the filled calendar is clean
+    assert list(again.index) == list(full)
+    filled = market.frame("x").loc[full[list(drop)]]
+    prev = frame["close"].loc[:full[drop[0]]].iloc[-1]
+    np.testing.assert_array_equal(filled[["open", "high", "low", "close"]], prev)
+    assert (filled["volume"] == 0).all()

@@ -113,3 +113,47 @@ def test_repair_formats_like_a_data_error():
     assert str(r) == "a.csv, column 'date', row 5: dropped 2 rows"
     err = r.error()
     assert isinstance(err, DataError) and err.row == 5 and "strict=True" in str(err)
+
+
+def test_check_prices_names_the_supported_range(bars):
+    frame = _frame(bars, pd.bdate_range("2024-01-01", periods=10))
+    v.check_prices(frame)
+    lo, hi = v.PRICE_RANGE
+    for value in (hi * 1.01, lo / 1.01):
+        bad = frame.copy()
+        bad.attrs = frame.attrs
+        bad.loc[4, "low"] = value
+        with pytest.raises(DataError, match="supported price range") as info:
+            v.check_prices(bad)
+        assert info.value.row == 4 and info.value.column == "low"
+
+
+def test_check_outliers_flags_a_split_and_a_wide_bar_only(bars):
+    index = pd.bdate_range("2024-01-01", periods=200)
+    frame = _frame(bars, index)
+    assert v.check_outliers(frame) == []
+    split = frame.copy()
+    split.attrs = frame.attrs
+    split.loc[120:, list(v.PRICES)] /= 4
+    (note,) = v.check_outliers(split)
+    assert isinstance(note, v.Suspect) and note.row == 120 and note.column == "close"
+    assert "4:1 split" in note.msg
+    wide = frame.copy()
+    wide.attrs = frame.attrs
+    wide.loc[50, "low"] = wide.loc[50, "low"] / 6  # high/low just over 6x
+    (note,) = v.check_outliers(wide)
+    assert note.row == 50 and note.column == "low" and "bad tick" in note.msg
+    wide.loc[50, "low"] = frame.loc[50, "low"] / 4  # 4x: below the 5x floor
+    assert v.check_outliers(wide) == []
+
+
+def test_check_outliers_ignores_moves_under_the_floor_even_in_calm_data():
+    """A market that barely moves (robust sd ~ 0) still needs a -29 % / +40 % bar."""
+    close = np.full(100, 100.0)
+    close[50:] = 80.0  # -20 %: huge in robust sd, under the floor
+    frame = pd.DataFrame({"timestamp": pd.bdate_range("2024-01-01", periods=100),
+                          "open": close, "high": close, "low": close, "close": close})
+    assert v.check_outliers(frame) == []
+    frame.loc[70:, ["open", "high", "low", "close"]] = 40.0  # -50 %
+    (note,) = v.check_outliers(frame)
+    assert note.row == 70 and "inf robust sd" in note.msg

@@ -486,3 +486,16 @@ def test_sampling_with_another_sampler_than_the_calibrations_warns(gen, caplog):
 
 def gen_market_train():
     return datasets.load().loc("2006-01-01", "2008-12-31")
+
+
+def test_fit_names_the_files_and_the_dates_when_the_training_span_is_wrong(caplog):
+    m = datasets.load().loc("2006-01-01", "2006-03-01")  # 40 bars
+    with pytest.raises(DataError, match=r"sp500.*only 40 training bars.*smaller window"):
+        MarketGenerator(window=64).fit(m)
+    with pytest.raises(DataError, match=r"train_end 2001-01-01.*before the first bar "
+                                        r"\(2006-01-03"):
+        MarketGenerator(**TINY).fit(m, train_end="2001-01-01")
+    with caplog.at_level("WARNING", logger="diffbt.generate.generator"), \
+            pytest.raises(DataError, match="only 40"):
+        MarketGenerator(window=64).fit(m, train_end="2030-01-01")
+    assert "after the last bar" in caplog.text and "none is left for testing" in caplog.text

@@ -4,6 +4,7 @@ never in an exception from pandas, numpy or deeper."""
 from __future__ import annotations
 
 import warnings
+from io import StringIO
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,8 @@ def _valid_frame(seed: int) -> pd.DataFrame:
 CORRUPTIONS = ["nan_cell", "empty_cell", "negative_price", "zero_price", "high_below_low",
                "close_above_high", "negative_volume", "bad_date", "duplicate_conflict",
                "duplicate_exact", "reverse", "shuffle", "drop_row", "text_in_number",
-               "drop_column", "mixed_unix", "header_only", "bytes"]
+               "drop_column", "mixed_unix", "header_only", "bytes", "huge_price", "tiny_price",
+               "huge_volume"]
 
 
 def _corrupt(df: pd.DataFrame, kind: str, row: int, data: bytes) -> str | bytes:
@@ -79,6 +81,12 @@ def _corrupt(df: pd.DataFrame, kind: str, row: int, data: bytes) -> str | bytes:
         ts = ts.astype(object)
         ts.iloc[row] = ts.iloc[row] * 1000
         df["timestamp"] = ts
+    elif kind == "huge_price":
+        df.loc[row, ["high", "close"]] = 1e300
+    elif kind == "tiny_price":
+        df.loc[row, ["low"]] = 1e-300
+    elif kind == "huge_volume":
+        df.loc[row, "volume"] = 1e300
     elif kind == "header_only":
         df = df.iloc[:0]
     elif kind == "bytes":
@@ -117,7 +125,8 @@ def test_corrupted_csv_ends_in_repair_or_located_data_error(tmp_path, kind, row,
 
 
 @pytest.mark.parametrize("kind", ["nan_cell", "negative_price", "high_below_low", "bad_date",
-                                  "duplicate_conflict", "negative_volume"])
+                                  "duplicate_conflict", "negative_volume", "huge_price",
+                                  "tiny_price", "huge_volume"])
 def test_each_corruption_names_file_column_and_row(tmp_path, kind):
     path = tmp_path / "btc.csv"
     path.write_text(_corrupt(_valid_frame(0), kind, 7, b""))
@@ -125,3 +134,23 @@ def test_each_corruption_names_file_column_and_row(tmp_path, kind):
         load_market(path)
     exc = info.value
     assert exc.file is not None and exc.row is not None and exc.column is not None, str(exc)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be",
+                                      "utf-32", "latin-1"])
+@pytest.mark.parametrize("sep", [",", "\t", ";"])
+def test_the_same_bars_in_any_text_encoding_load_the_same(tmp_path, encoding, sep):
+    frame = _valid_frame(3)
+    (tmp_path / "ref.csv").write_text(frame.to_csv(index=False))
+    (tmp_path / "asset.csv").write_bytes(frame.to_csv(index=False, sep=sep).encode(encoding))
+    ref, got = load_market(tmp_path / "ref.csv"), load_market(tmp_path / "asset.csv")
+    np.testing.assert_array_equal(got.values, ref.values)
+    assert got.index.equals(ref.index)
+
+
+@pytest.mark.parametrize("kind", ["huge_price", "tiny_price", "huge_volume"])
+def test_out_of_range_values_in_a_dataframe_are_located_errors(kind):
+    frame = pd.read_csv(StringIO(_corrupt(_valid_frame(1), kind, 9, b"")))
+    with pytest.raises(DataError, match="supported") as info:
+        load_market({"btc": frame})
+    assert info.value.row == 9 and info.value.file == "DataFrame 'btc'"
