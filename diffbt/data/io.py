@@ -6,16 +6,11 @@ Reading (`read_ohlcv`) finds the columns; validating (`diffbt.data.validate`) ch
 `load_market` does both per asset, aligns the assets and builds the `Market`.
 
 Files
-    CSV (also ``.gz``, ``.bz2``, ``.xz``, ``.zip``) in UTF-8, UTF-16 or UTF-32 with a
-    byte-order mark (Excel's "Unicode text"), UTF-16 without one, or else Latin-1; the
-    separator (``, ; tab |``) is the one the header line uses most. Lines before the header
-    (the first line naming three of open/high/low/close) are skipped. Recognised exports:
-    yfinance (the ``Price``/``Ticker``/``Date`` header rows; a file of several tickers gives
-    one asset per ticker), and, without a header, Binance klines (12 columns, open times in
-    milliseconds or, since 2025, microseconds), Kraken OHLCVT (7 columns, unix seconds) and
-    MetaTrader history (date, time, OHLC, volume). Other files without a header are an error
-    that says so. Numbers may use thousands separators (``1,234.5``, ``1.234,5``), a decimal
-    comma (``12,5``) or ``K``/``M``/``B`` suffixes (``1.2M``).
+    CSV (plain or compressed) or parquet; the encoding, the CSV layout (separator, preamble
+    lines, yfinance's header rows, headerless Binance / Kraken / MetaTrader exports) and
+    the number formats (``1,234.5``, ``1.234,5``, ``12,5``, ``1.2M``) are recognised as
+    `diffbt.data.formats` lists. A yfinance file of several tickers gives one asset per
+    ticker. Other files without a header are an error that says so.
 Columns
     Matched case-insensitively, ignoring spaces, ``_``, ``-`` and ``<>``: ``open``/``o``,
     ``high``/``h``, ``low``/``l``, ``close``/``c`` (else a single ``price`` or ``last``),
@@ -26,10 +21,8 @@ Timestamp
     A column named ``timestamp``, ``datetime``, ``date``, ``time``, ``open time``, ``ts``,
     ``unix`` or ``t`` (separate ``date`` and ``time`` columns are joined); else a
     DataFrame's DatetimeIndex; else (CSV) the first column when it is not a price column.
-    Values are datetime strings (the format is inferred from the first row, every row must
-    match it; read day first, ``31.12.2020``, when month first fails), ``YYYYMMDD``
-    integers, or unix times in seconds, milliseconds, microseconds or nanoseconds (told
-    apart by magnitude).
+    Values are datetime strings, ``YYYYMMDD`` integers or unix times in s, ms, us or ns
+    (see `diffbt.data.formats`).
 Time zones
     Everything is tz-naive. Unix times are UTC. Time-zone-aware timestamps lose their time
     zone (a reported repair): intraday bars are converted to UTC; daily and slower bars keep
@@ -102,16 +95,9 @@ step over 1.5 bars.
 
 from __future__ import annotations
 
-import bz2
-import codecs
-import csv
 import difflib
-import gzip
 import logging
-import lzma
-import re
 import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -119,6 +105,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from diffbt.data import formats
 from diffbt.data import validate as v
 from diffbt.data.market import FIELDS, Market
 from diffbt.errors import DataError, DataRepairWarning, DataWarning
@@ -139,16 +126,6 @@ _FIELD_NAMES = {
     "adj_close": ("adjclose", "adjustedclose"),
 }
 _FALLBACK_NAMES = {"close": ("price", "last")}  # used when there is no "close" column
-_CSV = (".csv", ".txt", ".tsv")
-_PARQUET = (".parquet", ".pq")
-_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
-_OTHER = (".json", ".xlsx", ".xls", ".h5", ".hdf5", ".feather", ".pkl", ".pickle", ".db")
-_UNIX_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", np.inf))  # unit, upper bound
-_UNIX_MIN = 1e8  # 1973-03-03 in seconds; smaller numbers are not taken for unix times
-
-
-def _key(name: object) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -190,12 +167,7 @@ def read_ohlcv(source: Source, *, name: str | None = None,
     path = Path(source).expanduser()
     label = name or path.name
     raw = _read_file(path, label, ticker=ticker)
-    return _from_frame(raw, label, csv=not _is_parquet(path))
-
-
-def _is_parquet(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(4) == b"PAR1"
+    return _from_frame(raw, label, csv=not formats.is_parquet(path))
 
 
 def _missing(path: Path, label: str) -> DataError:
@@ -225,7 +197,7 @@ def _read_file(path: Path, label: str, *, ticker: str | None = None) -> pd.DataF
     if path.is_dir():
         try:
             inside = sorted(p.name for p in path.iterdir()
-                            if p.suffix.lower() in _CSV + _PARQUET)[:3]
+                            if p.suffix.lower() in formats.CSV + formats.PARQUET)[:3]
         except OSError:
             inside = []
         shown = f" (it holds {', '.join(inside)}{', ...' if len(inside) == 3 else ''})" \
@@ -239,11 +211,12 @@ def _read_file(path: Path, label: str, *, ticker: str | None = None) -> pd.DataF
     try:
         if path.stat().st_size == 0:
             raise DataError("empty file", file=label)
-        parquet = _is_parquet(path)
+        parquet = formats.is_parquet(path)
     except OSError as e:
         raise DataError(f"cannot read the file: {e.strerror or e}", file=label) from e
     suffixes = [s.lower() for s in path.suffixes]
-    compressed = len(suffixes) >= 2 and suffixes[-1] in _COMPRESSED and suffixes[-2] in _CSV
+    compressed = len(suffixes) >= 2 and suffixes[-1] in formats.COMPRESSED and \
+        suffixes[-2] in formats.CSV
     if parquet:
         try:
             df = pd.read_parquet(path)
@@ -252,268 +225,15 @@ def _read_file(path: Path, label: str, *, ticker: str | None = None) -> pd.DataF
         if df.empty:
             raise DataError("parquet file has no rows", file=label)
         return df
-    if suffixes and suffixes[-1] in _PARQUET:
+    if suffixes and suffixes[-1] in formats.PARQUET:
         raise DataError("not a parquet file (no PAR1 magic bytes)", file=label)
-    if suffixes and suffixes[-1] in _OTHER:
+    if suffixes and suffixes[-1] in formats.OTHER:
         raise DataError(f"not a CSV or parquet file ({suffixes[-1]}); save it as CSV or "
                         "parquet", file=label)
-    if not compressed and suffixes and suffixes[-1] not in _CSV:
+    if not compressed and suffixes and suffixes[-1] not in formats.CSV:
         logger.info("%s: unknown extension %r, reading it as CSV", label, suffixes[-1])
-    return _read_csv(path, label, compression=suffixes[-1] if compressed else None,
-                     ticker=ticker)
-
-
-# -- CSV: encoding, layout ----------------------------------------------------------------------
-_HEAD_BYTES = 1 << 16
-_HEAD_LINES = 40
-
-
-def _head_bytes(path: Path, compression: str | None, label: str) -> bytes:
-    """The first bytes of the (decompressed) file."""
-    try:
-        if compression == ".zip":
-            with zipfile.ZipFile(path) as z:
-                members = [m for m in z.namelist() if not m.endswith("/")]
-                if len(members) != 1:
-                    raise DataError(f"a zip archive must hold exactly one CSV file, found "
-                                    f"{members[:5]}", file=label)
-                with z.open(members[0]) as fh:
-                    return fh.read(_HEAD_BYTES)
-        opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(compression or "")
-        if compression is not None and opener is None:
-            return b""  # e.g. .zst: pandas decompresses it; no layout detection
-        with (opener or open)(path, "rb") as fh:
-            return fh.read(_HEAD_BYTES)
-    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as e:
-        raise DataError(f"cannot decompress the {compression} file: {e}", file=label) from e
-
-
-def _encoding(head: bytes, label: str) -> str:
-    """The text encoding from the byte-order mark, else from NUL bytes; else UTF-8."""
-    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    sample = head[: len(head) // 2 * 2]
-    if len(sample) >= 8:
-        even, odd = sample[0::2], sample[1::2]
-        if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
-            return "utf-16-le"
-        if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
-            return "utf-16-be"
-    if b"\0" in head:
-        raise DataError("not a CSV or parquet file (binary content)", file=label)
-    try:
-        head[: max(len(head) - 4, 0)].decode("utf-8")
-    except UnicodeDecodeError:
-        logger.info("%s: not UTF-8 text; reading it as Latin-1", label)
-        return "latin-1"
-    return "utf-8"
-
-
-def _split(line: str, sep: str) -> list[str]:
-    try:
-        return [f.strip() for f in next(csv.reader([line], delimiter=sep))]
-    except (StopIteration, csv.Error):
-        return [f.strip() for f in line.split(sep)]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-_OHLC_KEYS = {k for f in ("open", "high", "low", "close") for k in _FIELD_NAMES[f]} | \
-    {"price", "last"}
-_LAYOUTS = {  # headerless exports: column names, and a test on the first row's fields
-    "binance": ("open_time open high low close volume close_time quote_volume trades "
-                "taker_buy_base taker_buy_quote ignore").split(),
-    "kraken": "timestamp open high low close volume trades".split(),
-    "metatrader": "date time open high low close volume".split(),
-}
-
-
-def _headerless(fields: list[str]) -> str | None:
-    """Which headerless export a first line of data comes from, if any."""
-    numeric = all(_is_number(f) for f in fields)
-    if len(fields) == 12 and numeric:
-        t0, t1 = float(fields[0]), float(fields[6])
-        if 1e11 <= t0 < 1e17 and t1 > t0:  # open time, close time in ms or us
-            return "binance"
-    if len(fields) == 7 and numeric and 1e8 <= float(fields[0]) < 1e11:
-        return "kraken"
-    if len(fields) == 7 and re.fullmatch(r"\d{4}[.\-/]\d{2}[.\-/]\d{2}", fields[0]) and \
-            re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", fields[1]) and \
-            all(_is_number(f) for f in fields[2:]):
-        return "metatrader"
-    return None
-
-
-def _looks_like_data(fields: list[str]) -> bool:
-    numbers = sum(_is_number(f) for f in fields)
-    return len(fields) >= 4 and numbers >= len(fields) - 2 and numbers >= 4
-
-
-_TIME_LABELS = {"date", "datetime", "time", "timestamp"}
-
-
-def _layout(lines: list[str], label: str) -> dict:
-    """How to read a CSV from its first lines: separator, header line, lines to skip."""
-    first = next((ln for ln in lines if ln.strip()), "")
-    sep = max([",", ";", "\t", "|"], key=first.count)
-    rows = [_split(ln, sep) for ln in lines]
-    header = next((k for k, r in enumerate(rows)
-                   if len({_key(f) for f in r} & _OHLC_KEYS) >= 3), None)
-    if header is None:
-        k0 = next((k for k, ln in enumerate(lines) if ln.strip()), 0)
-        kind = _headerless(rows[k0]) if rows else None
-        if kind is not None:
-            return {"sep": sep, "header": None, "skip": list(range(k0)), "layout": kind,
-                    "names": _LAYOUTS[kind], "first": k0 + 1}
-        if rows and _looks_like_data(rows[k0]):
-            raise DataError(f"no header line: line {k0 + 1} ({first.strip()[:60]!r}) looks "
-                            "like data; add a header such as "
-                            f"{sep.join(['date', 'open', 'high', 'low', 'close', 'volume'])!r} "
-                            "(Binance kline, Kraken OHLCVT and MetaTrader files without a "
-                            "header are recognised by their columns)", file=label, row=k0 + 1)
-        return {"sep": sep, "header": 0, "skip": [], "layout": None, "names": None,
-                "first": 2}
-    skip = list(range(header))
-    if skip:
-        logger.info("%s: skipping %d line(s) before the header (line %d)", label, len(skip),
-                    header + 1)
-    names, tickers, layout = None, None, None
-    for r in rows[:header]:  # yfinance group_by="ticker": the tickers come first
-        if r and r[0].lower() == "ticker":
-            tickers = r[1:]
-    k = header + 1
-    while k < len(rows) and rows[k] and (
-            rows[k][0].lower() == "ticker" or
-            (rows[k][0].lower() in _TIME_LABELS and not any(rows[k][1:]))):
-        if rows[k][0].lower() == "ticker":
-            tickers = rows[k][1:]
-        else:  # yfinance: "Date,,,,," names the index column
-            names = [rows[k][0], *rows[header][1:]]
-        skip.append(k)
-        k += 1
-    if rows[header] and rows[header][0].lower() == "price" and (tickers or names):
-        layout = "yfinance"
-        names = names or ["Date", *rows[header][1:]]
-    return {"sep": sep, "header": header, "skip": skip, "layout": layout, "names": names,
-            "tickers": tickers, "first": max([header, *skip]) + 2}
-
-
-def _read_csv(path: Path, label: str, *, compression: str | None,
-              ticker: str | None = None) -> pd.DataFrame:
-    head = _head_bytes(path, compression, label)
-    encoding = _encoding(head, label) if head else "utf-8-sig"
-    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
-    if head and len(head) == _HEAD_BYTES:
-        text = text.rsplit("\n", 1)[0]  # drop a line cut short
-    lines = text.splitlines()[:_HEAD_LINES]
-    if head and not any(ln.strip() for ln in lines):
-        raise DataError("empty file (no header)", file=label)
-    how = _layout(lines, label) if lines else {"sep": ",", "header": 0, "skip": [],
-                                                "layout": None, "names": None, "first": 2}
-    if encoding.startswith("utf-16") or encoding == "utf-32":
-        logger.info("%s: reading %s text", label, encoding.upper())
-    names = how["names"]
-    tickers = how.get("tickers")
-    keep = None
-    if how["layout"] == "yfinance" and tickers:
-        found = list(dict.fromkeys(t for t in tickers if t))
-        if len(found) > 1 or ticker is not None:
-            if ticker is None:
-                raise DataError(f"a yfinance export with several tickers {found}; "
-                                "load_market reads each as an asset, read_ohlcv needs "
-                                "ticker=", file=label)
-            if ticker not in found:
-                raise DataError(f"ticker {ticker!r} is not in this yfinance export "
-                                f"(tickers: {found})", file=label)
-            keep = [0, *[j + 1 for j, t in enumerate(tickers) if t == ticker]]
-    for enc in (encoding, "latin-1"):
-        try:
-            df = pd.read_csv(path, sep=how["sep"], skip_blank_lines=False, encoding=enc,
-                             header=None if how["header"] is None else 0,
-                             skiprows=how["skip"] or None,
-                             names=None if names is None or keep is not None else names,
-                             usecols=keep, dtype=str if how["layout"] == "binance" else None)
-            break
-        except pd.errors.EmptyDataError as e:
-            raise DataError("empty file (no header)", file=label) from e
-        except pd.errors.ParserError as e:
-            line = re.search(r"line (\d+)", str(e))
-            raise DataError(f"not a well-formed CSV: {e}", file=label,
-                            row=int(line.group(1)) if line else None) from e
-        except UnicodeError as e:
-            if enc != "utf-8":
-                raise DataError(f"cannot decode the file as {enc} text ({e}); save it as "
-                                "UTF-8 CSV (Excel: 'CSV UTF-8')", file=label) from e
-            logger.info("%s: not UTF-8 text; reading it as Latin-1", label)
-        except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as e:
-            raise DataError(f"cannot read the file: {e}", file=label) from e
-        except ValueError as e:  # e.g. duplicate names, usecols out of range
-            raise DataError(f"cannot read the CSV: {e}", file=label) from e
-    if keep is not None:
-        df.columns = [names[0], *[names[j] for j in keep[1:]]]
-    if df.empty:
-        raise DataError("no data rows (only a header)", file=label)
-    df.index = pd.RangeIndex(how["first"], len(df) + how["first"], name="line")
-    df.attrs["layout"] = how["layout"]
-    if how["layout"] == "yfinance" and tickers:
-        df.attrs["ticker"] = ticker or next((t for t in tickers if t), None)
-    if how["layout"] is not None:
-        logger.info("%s: read as a %s export", label, how["layout"])
-    keys = {_key(c) for c in df.columns}
-    if how["layout"] is None and {"opentime", "closetime"} <= keys:
-        df.attrs["layout"] = how["layout"] = "binance"  # Binance klines with a header
-    if how["layout"] == "binance":
-        _binance_times(df, label)
-    return df
-
-
-def _yfinance_tickers(path: str | Path) -> list[str]:
-    """The tickers a yfinance CSV export holds (empty for any other file)."""
-    path = Path(path).expanduser()
-    if not path.is_file() or _is_parquet(path):
-        return []
-    try:
-        head = _head_bytes(path, None, str(path)) if path.suffix.lower() not in _COMPRESSED \
-            else b""
-        if not head:
-            return []
-        text = head.decode(_encoding(head, str(path)), errors="replace").lstrip("\ufeff")
-        how = _layout(text.splitlines()[:_HEAD_LINES], str(path))
-    except DataError:
-        return []
-    if how["layout"] != "yfinance" or not how.get("tickers"):
-        return []
-    return list(dict.fromkeys(t for t in how["tickers"] if t))
-
-
-def _binance_times(df: pd.DataFrame, label: str) -> None:
-    """Binance open times: milliseconds, microseconds since 2025; read each by magnitude."""
-    col = next((c for c in df.columns if _key(c) == "opentime"), None)
-    if col is None:
-        return
-    t = pd.to_numeric(df[col].astype("string").str.strip(), errors="coerce")
-    if t.isna().any() or not ((t >= 1e11) & (t < 1e17)).all():
-        return  # leave it to the generic parser, which locates the bad row
-    us = (t >= 1e14).to_numpy()
-    ms = t.to_numpy(dtype=np.float64)
-    ns = np.where(us, ms * 1_000, ms * 1_000_000).astype(np.int64)
-    df[col] = pd.to_datetime(ns, unit="ns")
-    if us.any() and not us.all():
-        i = int(np.flatnonzero(us != us[0])[0])
-        df.attrs["read_repairs"] = [(
-            f"open times switch from {'micro' if us[0] else 'milli'}seconds to "
-            f"{'milli' if us[0] else 'micro'}seconds at this row (Binance moved to "
-            "microseconds in 2025); each read by its magnitude", str(col), df.index[i])]
+    return formats.read_csv(path, label, compression=suffixes[-1] if compressed else None,
+                            ticker=ticker)
 
 
 def _from_frame(df: pd.DataFrame, label: str, *, csv: bool) -> pd.DataFrame:
@@ -521,7 +241,7 @@ def _from_frame(df: pd.DataFrame, label: str, *, csv: bool) -> pd.DataFrame:
         raise DataError("no data rows", file=label)
     keys: dict[str, list[object]] = {}
     for c in df.columns:
-        keys.setdefault(_key(c), []).append(c)
+        keys.setdefault(formats.column_key(c), []).append(c)
     cols: dict[str, object] = {}
     for field, names in _FIELD_NAMES.items():
         found = [c for n in names for c in keys.get(n, [])]
@@ -536,7 +256,7 @@ def _from_frame(df: pd.DataFrame, label: str, *, csv: bool) -> pd.DataFrame:
             cols[field] = found[0]
             logger.info("%s: using column %r as %r", label, str(found[0]), field)
     if "volume" not in cols:  # "Volume BTC", "Volume USDT": the first is the base asset's
-        vols = [c for c in df.columns if _key(c).startswith(("volume", "vol"))
+        vols = [c for c in df.columns if formats.column_key(c).startswith(("volume", "vol"))
                 and c not in cols.values()]
         if vols:
             cols["volume"] = vols[0]
@@ -569,11 +289,11 @@ def _from_frame(df: pd.DataFrame, label: str, *, csv: bool) -> pd.DataFrame:
         times, time_name = df[time_col], str(time_col)
 
     out = pd.DataFrame(index=df.index)
-    out["timestamp"], offsets = _parse_times(times, label, time_name)
+    out["timestamp"], offsets = formats.parse_times(times, label, time_name)
     if offsets is not None:
         out["utc_offset"] = offsets
     for field, c in cols.items():
-        out[field] = _parse_numbers(df[c], label, str(c))
+        out[field] = formats.parse_numbers(df[c], label, str(c))
     ignored = [str(c) for c in df.columns
                if c not in cols.values() and c != time_col and c not in cols_used]
     if ignored:
@@ -586,165 +306,13 @@ def _from_frame(df: pd.DataFrame, label: str, *, csv: bool) -> pd.DataFrame:
     return out
 
 
-def _parse_numbers(s: pd.Series, label: str, column: str) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        return s.astype("float64")
-    text = s.astype("string").str.strip()
-    num = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = (s.notna() & num.isna()).to_numpy()
-    if bad.any():
-        num = _lenient_numbers(text, num, bad)
-        bad = (s.notna() & num.isna()).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        why = " (a thousands separator or a decimal comma? ambiguous: write it as 2000 or " \
-            "2.0)" if re.fullmatch(r"-?\d{1,3}(,\d{3})+", str(text.iloc[i])) else ""
-        raise DataError(f"cannot read {s.iloc[i]!r} as a number{why}", file=label,
-                        column=column, row=s.index[i])
-    return num
-
-
-_SUFFIX = {"k": 1e3, "m": 1e6, "b": 1e9}
-
-
-def _lenient_numbers(text: pd.Series, num: pd.Series, bad: np.ndarray) -> pd.Series:
-    """Numbers as spreadsheets and sites write them: ``1,234.5`` or ``1.234,5`` (thousands
-    separators), ``12,5`` (decimal comma, when no cell of the column has a point and not
-    all look like ``12,345``, which is ambiguous) and ``1.2M`` / ``3.4K`` / ``5B``
-    (volumes). Cells that fit none stay NaN."""
-    t = text.fillna("")
-    comma = t.str.contains(",", regex=False)
-    point = t.str.contains(".", regex=False)
-    thousands = t.str.fullmatch(r"-?\d{1,3}(,\d{3})+")
-    if comma.any() and not point.any() and not thousands[comma].all():
-        fixed = t.str.replace(",", ".", regex=False)  # decimal comma ("12,345" is ambiguous)
-    elif (comma & point).any():
-        euro = t.str.fullmatch(r"-?\d{1,3}(\.\d{3})+(,\d+)?|-?\d+,\d+")
-        if euro[comma].all():
-            fixed = t.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-        else:
-            fixed = t.where(~t.str.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?"),
-                            t.str.replace(",", "", regex=False))
-    else:
-        fixed = t
-    suffix = fixed.str.fullmatch(r"-?\d+(\.\d+)?[kKmMbB]")
-    scale = pd.Series(1.0, index=t.index)
-    if suffix.any():
-        scale[suffix] = fixed[suffix].str[-1].str.lower().map(_SUFFIX)
-        fixed = fixed.where(~suffix, fixed.str[:-1])
-    again = pd.to_numeric(fixed, errors="coerce").astype("float64") * scale
-    return num.where(~bad, again)
-
-
-Times = tuple[pd.Series, pd.Series | None]  # (timestamps, UTC offsets where they are mixed)
-
-
-def _parse_times(s: pd.Series, label: str, column: str) -> Times:
-    """Datetime strings, YYYYMMDD or unix numbers -> datetime64[ns] (tz kept if given)."""
-    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.as_unit("ns"), None
-    present = s.notna().to_numpy()
-    if not present.any():
-        raise DataError("timestamp column is empty", file=label, column=column)
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        number = s
-    else:
-        text = s.astype("string").str.strip()
-        if not text[present].str.fullmatch(r"-?\d+(\.\d*)?").all():
-            return _parse_strings(text, present, label, column)
-        number = pd.to_numeric(text, dtype_backend="numpy_nullable")  # Int64: exact ns
-    x = number.to_numpy(dtype=np.float64, na_value=np.nan)[present]
-    if ((x >= 19000101) & (x <= 21001231) & (x == np.round(x))).all():
-        return _parse_strings(number.astype("Int64").astype("string"), present, label, column,
-                              fmt="%Y%m%d")
-    return _parse_unix(number, present, label, column), None
-
-
-_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)\s*$"  # after a time
-
-
-def _to_datetime(text: pd.Series, fmt: str | None, **kw: object) -> tuple[pd.Series, bool]:
-    """(parsed, mixed UTC offsets?); unparseable cells NaT."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
-        warnings.filterwarnings("ignore", "Parsing dates in", UserWarning)
-        try:
-            return pd.to_datetime(text, format=fmt, errors="coerce", **kw), False
-        except ValueError:  # mixed UTC offsets: put them on one clock
-            return pd.to_datetime(text, format=fmt, errors="coerce", utc=True, **kw), True
-
-
-def _parse_strings(text: pd.Series, present: np.ndarray, label: str, column: str,
-                   fmt: str | None = None) -> Times:
-    t, mixed = _to_datetime(text, fmt)
-    bad = present & t.isna().to_numpy()
-    if bad.any() and fmt is None:
-        t2, mixed2 = _to_datetime(text, fmt, dayfirst=True)  # 31/12/2020, 31.12.2020
-        if not (present & t2.isna().to_numpy()).any():
-            logger.info("%s: column %r read day first", label, column)
-            t, mixed, bad = t2, mixed2, np.zeros_like(bad)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        first = t[present].iloc[0] if present[:i].any() else None
-        like = f"; the first row reads as {first}" if first is not None else ""
-        if first is not None and getattr(t.dt, "tz", None) is not None and \
-                not re.search(_OFFSET, str(text.iloc[i])):
-            like += " (with a UTC offset, this row has none)"
-        raise DataError(f"cannot parse {text.iloc[i]!r} as a date{like}", file=label,
-                        column=column, row=text.index[i])
-    return t.dt.as_unit("ns"), _utc_offsets(text, present, label, column) if mixed \
-        else None
-
-
-def _utc_offsets(text: pd.Series, present: np.ndarray, label: str, column: str) -> pd.Series:
-    """Each timestamp string's UTC offset (timedelta; NaT where empty)."""
-    suffix = text.str.extract(_OFFSET, expand=False)
-    out = pd.Series(pd.NaT, index=text.index, dtype="timedelta64[ns]")
-    for suf in suffix.dropna().unique():
-        off = pd.Timedelta(0) if suf == "Z" else \
-            pd.Timestamp("2000-01-01T00:00:00" + suf).utcoffset()
-        out[suffix == suf] = off
-    for i in np.flatnonzero(present & out.isna().to_numpy()):  # offsets in another notation
-        try:
-            off = pd.Timestamp(str(text.iloc[i])).utcoffset()
-        except (ValueError, TypeError):
-            off = None
-        if off is None:
-            raise DataError(f"cannot read the UTC offset of {text.iloc[i]!r} (other rows have "
-                            "one)", file=label, column=column, row=text.index[i])
-        out.iloc[i] = off
-    return out
-
-
-def _parse_unix(x: pd.Series, present: np.ndarray, label: str, column: str) -> pd.Series:
-    mag = np.abs(x.to_numpy(dtype=np.float64, na_value=np.nan))
-    small = np.flatnonzero(present & (mag < _UNIX_MIN))
-    if len(small):
-        i = small[0]
-        raise DataError(f"{x.iloc[i]:g} is not a unix time (numbers below 1e8 would be before "
-                        "1973 in seconds)", file=label, column=column, row=x.index[i])
-    unit = np.searchsorted(np.array([b for _, b in _UNIX_UNITS]), mag, side="right")
-    first = int(np.flatnonzero(present)[0])
-    other = np.flatnonzero(present & (unit != unit[first]))
-    if len(other):
-        i = other[0]
-        names = {"s": "seconds", "ms": "milliseconds", "us": "microseconds",
-                 "ns": "nanoseconds"}
-        a, b = (names[_UNIX_UNITS[unit[k]][0]] for k in (first, i))
-        raise DataError(f"unix times mix units: {x.iloc[i]:.0f} looks like {b} but the first "
-                        f"row ({x.iloc[first]:.0f}, row {x.index[first]}) like {a}; "
-                        "ambiguous, use one unit", file=label, column=column, row=x.index[i])
-    u = _UNIX_UNITS[unit[first]][0]
-    return pd.to_datetime(x, unit=u).dt.as_unit("ns")
-
-
 # -- loading ----------------------------------------------------------------------------------
 def _named_sources(source: object) -> list[tuple[str, Source, str | None]]:
     """-> [(asset name, source, label for errors)]."""
     def stem(p: Path) -> str:
         name = p.name
         for s in reversed(p.suffixes):
-            if s.lower() in _CSV + _PARQUET + _COMPRESSED:
+            if s.lower() in formats.CSV + formats.PARQUET + formats.COMPRESSED:
                 name = name[: -len(s)]
         return name
 
@@ -944,7 +512,7 @@ def _expand_tickers(named: list[tuple[str, Source, str | None]]
     """A yfinance export with several tickers -> one asset per ticker, named after it."""
     out: list[tuple[str, Source, str | None, str | None]] = []
     for asset, src, label in named:
-        tickers = [] if isinstance(src, pd.DataFrame) else _yfinance_tickers(src)
+        tickers = [] if isinstance(src, pd.DataFrame) else formats.yfinance_tickers(src)
         if len(tickers) > 1:
             base = label or Path(src).name
             out += [(t, src, f"{base} [{t}]", t) for t in tickers]
