@@ -56,6 +56,9 @@ class TrainConfig:
         Probability that a window's labels (regime, jumps) are replaced by null.
     context_prob : float
         Probability that a window reveals a random prefix (length uniform in ``[0, L)``).
+    keep_best : bool
+        Return the EMA weights of the validation with the lowest loss (early stopping)
+        instead of the last ones; needs validation data.
     seed : int
         Seed of the training generator.
     """
@@ -73,6 +76,7 @@ class TrainConfig:
     val_windows: int = 1024
     cond_dropout: float = 0.1
     context_prob: float = 0.5
+    keep_best: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -120,6 +124,8 @@ class TrainResult:
         EMA model in ``eval()`` mode (use it for sampling).
     model : GaussianDiffusion
         The raw trained model (the object passed to :func:`train`).
+    best_step : int, optional
+        With ``keep_best``: the step whose EMA weights `ema` holds.
     """
 
     step: int
@@ -127,6 +133,7 @@ class TrainResult:
     val_losses: tuple[tuple[int, float], ...]
     ema: GaussianDiffusion
     model: GaussianDiffusion
+    best_step: int | None = None
 
 
 # trainer ------------------------------------------------------------------------------
@@ -185,6 +192,8 @@ class Trainer:
         self.step_count = 0
         self.train_losses: list[float] = []
         self.val_losses: list[tuple[int, float]] = []
+        self.best: tuple[int, float] | None = None  # (step, val loss) of `best_ema`
+        self.best_ema: dict[str, Tensor] | None = None
 
     # one update ----------------------------------------------------------------------
 
@@ -276,6 +285,10 @@ class Trainer:
                                               or last):
                 info["val_loss"] = self.validate()
                 self.val_losses.append((s, info["val_loss"]))
+                if cfg.keep_best and (self.best is None or info["val_loss"] < self.best[1]):
+                    self.best = (s, info["val_loss"])
+                    self.best_ema = {k: v.detach().clone()
+                                     for k, v in self.ema.model.state_dict().items()}
             if checkpoint_path is not None and ((cfg.ckpt_every and s % cfg.ckpt_every == 0)
                                                 or last):
                 self.save(checkpoint_path)
@@ -284,8 +297,13 @@ class Trainer:
         return self.result()
 
     def result(self) -> TrainResult:
+        ema, best_step = self.ema, None
+        if self.config.keep_best and self.best_ema is not None:
+            ema = copy.deepcopy(self.ema)
+            ema.model.load_state_dict(self.best_ema)
+            best_step = self.best[0]
         return TrainResult(self.step_count, tuple(self.train_losses), tuple(self.val_losses),
-                           self.ema, self.diffusion)
+                           ema, self.diffusion, best_step)
 
     # state ---------------------------------------------------------------------------
 
@@ -298,6 +316,8 @@ class Trainer:
             for key, value in st.items():
                 tensors[f"optim.{i}.{key}"] = torch.as_tensor(value)
         tensors["rng.generator"] = self.generator.get_state()
+        if self.best_ema is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_ema.items()})
         groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in grp.items()}
                   for grp in opt["param_groups"]]
         meta = {
@@ -307,6 +327,7 @@ class Trainer:
             "step": self.step_count,
             "train_losses": self.train_losses,
             "val_losses": [list(x) for x in self.val_losses],
+            "best": None if self.best is None else list(self.best),
             "optim_param_groups": groups,
             "data_shape": list(self.data.shape),
         }
@@ -321,8 +342,10 @@ class Trainer:
             if DiffusionConfig.from_dict(meta["config"]) != self.diffusion.config:
                 raise CheckpointError("checkpoint was written for a different DiffusionConfig",
                                       file=file)
-            saved = {k: v for k, v in meta["train_config"].items() if k not in _RESUME_FREE}
             now = {k: v for k, v in asdict(self.config).items() if k not in _RESUME_FREE}
+            # settings a checkpoint predates count at their defaults
+            saved = {**{k: v for k, v in asdict(TrainConfig()).items() if k in now},
+                     **{k: v for k, v in meta["train_config"].items() if k in now}}
             if saved != now:
                 diff = sorted(k for k in now if saved.get(k) != now[k])
                 raise CheckpointError(f"TrainConfig differs from the checkpoint in {diff}",
@@ -347,6 +370,9 @@ class Trainer:
             self.step_count = int(meta["step"])
             self.train_losses = [float(x) for x in meta["train_losses"]]
             self.val_losses = [(int(s), float(v)) for s, v in meta["val_losses"]]
+            best = meta.get("best")
+            self.best = None if best is None else (int(best[0]), float(best[1]))
+            self.best_ema = sub("best.") or None
         except CheckpointError:
             raise
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
