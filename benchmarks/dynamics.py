@@ -17,8 +17,10 @@ are compared with what the truth implies:
   252-bar years of a long simulation of the true market (the real per-year value).
 
 Each variant is also measured without its long-path calibrations (``NAME/uncalibrated``).
-Variants are flat `MarketGenerator` settings (``--variant w128 window=128 overlap=32``); the
-variant ``default`` (``--variant default``, or no ``--variant``) is the product's defaults.
+With ``--model FILE --samplers dpm/20 ddpm ...`` one saved variant's paths are drawn with
+each sampler instead. Variants are flat `MarketGenerator` settings (``--variant w128
+window=128 overlap=32``); the variant ``default`` (``--variant default``, or no
+``--variant``) is the product's defaults.
 """
 
 from __future__ import annotations
@@ -112,8 +114,13 @@ def _measure(gen: MarketGenerator, train: Any, settings: dict[str, Any], *, n_pa
              seed: int, fit_s: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     paths = gen.sample(n_paths, YEAR, seed=seed + 1)
-    sample_s = time.perf_counter() - t0
-    close = paths.values[..., 3]
+    return _summarise(gen, train, paths.values[..., 3], settings, fit_s=fit_s,
+                      sample_s=time.perf_counter() - t0)
+
+
+def _summarise(gen: MarketGenerator, train: Any, close: np.ndarray, settings: dict[str, Any],
+               *, fit_s: float, sample_s: float) -> dict[str, Any]:
+    n_paths = len(close)
     start = np.broadcast_to(gen.state.last_close, (n_paths, 1, close.shape[2]))
     full = np.concatenate([start, close], axis=1)
     ret = np.diff(np.log(full), axis=1)
@@ -122,6 +129,24 @@ def _measure(gen: MarketGenerator, train: Any, settings: dict[str, Any], *, n_pa
     for j, name in enumerate(SPEC.names):
         res[name]["train_acf1"] = float(_acf(train_ret[None, :, j], 1)[0])
     return {"settings": settings, "fit_s": fit_s, "sample_s": sample_s, **res}
+
+
+def compare_samplers(path: str | Path, samplers: list[str], *, n_paths: int, seed: int = 0
+                     ) -> dict[str, dict[str, Any]]:
+    """`dynamics` of one saved variant's paths drawn with each sampler (``dpm/20``,
+    ``ddpm``...), on the same planted market (`seed`)."""
+    market, _ = planted_market(SPEC, 12 * YEAR, seed=seed)
+    train, _ = market.split(market.index[8 * YEAR - 1])
+    gen = MarketGenerator.load(path)
+    rows = {}
+    for key in samplers:
+        name, _, steps = key.partition("/")
+        t0 = time.perf_counter()
+        paths = gen.sample(n_paths, YEAR, seed=seed + 1, sampler=name,
+                           sampler_steps=int(steps) if steps else None)
+        rows[key] = _summarise(gen, train, paths.values[..., 3], {"sampler": key},
+                               fit_s=float("nan"), sample_s=time.perf_counter() - t0)
+    return rows
 
 
 def _table(rows: dict[str, dict[str, Any]]) -> str:
@@ -147,9 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="reports/dynamics")
+    p.add_argument("--model", default=None,
+                   help="a variant saved by an earlier run: compare --samplers on it instead")
+    p.add_argument("--samplers", nargs="+", default=["dpm/20", "dpm-logsnr/20", "ddpm"])
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     torch.set_num_threads(args.threads)
+    if args.model:
+        rows = {"truth": truth(), **compare_samplers(args.model, args.samplers,
+                                                     n_paths=args.paths, seed=args.seed)}
+        print(_table(rows))
+        return 0
     variants: dict[str, dict[str, Any]] = {} if args.variant else {"default": {}}
     for name, *kv in args.variant or []:
         variants[name] = {k: json.loads(v) for k, v in (x.split("=", 1) for x in kv)}
