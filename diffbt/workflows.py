@@ -6,32 +6,38 @@ arguments, shows progress and prints where things went.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from diffbt.data import datasets
 from diffbt.data.market import Market
-from diffbt.errors import DataError
+from diffbt.errors import DataError, DataWarning
 from diffbt.generate.pathset import PathSet
 
 __all__ = [
     "BacktestOutputs",
     "atomic_write_text",
     "backtest_and_report",
+    "backtest_real",
+    "check_fits_data",
+    "check_train_end",
     "demo",
     "evaluate_quality",
     "load_data",
     "parse_params",
+    "source_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,20 +58,118 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def load_data(sources: Sequence[str | os.PathLike]) -> Market:
-    """A bundled dataset name (``sp500_nasdaq``) or CSV/parquet files, one asset each."""
+def load_data(sources: Sequence[str | os.PathLike], *, adjust: Literal[False, "close"] = False,
+              gaps: Literal["error", "ffill"] = "error") -> Market:
+    """A bundled dataset name (``sp500_nasdaq``) or CSV/parquet files, one asset each.
+
+    `adjust` and `gaps` are passed to `diffbt.load_market` for files; a bundled dataset is
+    loaded as it ships (a `DataWarning` says so when they are set).
+    """
     if not sources:
         raise DataError("no data given: pass CSV/parquet files or a bundled dataset name "
                         f"({', '.join(datasets.names())})")
     if len(sources) == 1 and str(sources[0]) in datasets.names():
+        if adjust or gaps != "error":
+            warnings.warn(f"the bundled dataset {str(sources[0])!r} is loaded as it ships; "
+                          "adjust and gaps apply to files", DataWarning, stacklevel=2)
         return datasets.load(str(sources[0]))
     from diffbt.data.io import load_market
 
     paths = [Path(s) for s in sources]
+    for p in paths:
+        _check_source(p)
     stems = [p.stem for p in paths]
     if len(set(stems)) != len(stems):
         raise DataError(f"two files share an asset name (file stem): {stems}")
-    return load_market({p.stem: p for p in paths})
+    return load_market({p.stem: p for p in paths}, adjust=adjust, gaps=gaps)
+
+
+def _check_source(path: Path) -> None:
+    """A directory or a misspelt bundled dataset name, said as such."""
+    if path.is_dir():
+        raise DataError("is a directory, not a data file (give the CSV/parquet files in it)",
+                        file=str(path))
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return
+    names = datasets.names()
+    close = difflib.get_close_matches(str(path), names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise DataError(f"no such file or bundled dataset; the bundled datasets are "
+                    f"{', '.join(names)}{hint}", file=str(path))
+
+
+def source_names(sources: Sequence[str | os.PathLike]) -> str:
+    """The data sources as one short string for messages: ``"a.csv, b.csv"``."""
+    return ", ".join(Path(s).name if Path(s).suffix else str(s) for s in sources)
+
+
+def check_fits_data(market: Market, assets: Sequence[str], freq: pd.Timedelta | None, *,
+                    what: str, data: str = "the data", subset: bool = False) -> None:
+    """Refuse a model or paths made for other assets or another bar spacing than `market`.
+
+    Parameters
+    ----------
+    market : Market
+        The real data.
+    assets : sequence of str
+        The model's (`MarketGenerator.assets`) or the paths' (`PathSet.assets`) assets.
+    freq : Timedelta or None
+        Their bar spacing (`MarketGenerator.freq`, or the paths' calendar); None: unknown.
+    what : str
+        How to name them in the message (``"the model m.safetensors"``).
+    data : str
+        How to name the data (its files).
+    subset : bool
+        Accept data with more assets than `assets` (a forecast reads only the model's);
+        otherwise the assets must be the same.
+
+    Raises
+    ------
+    DataError
+    """
+    from diffbt.bt.feeds import same_bar_spacing
+    from diffbt.data.calendar import spacing_name
+
+    assets = [str(a) for a in assets]
+    have = list(market.assets)
+    if not set(assets) <= set(have) or (not subset and set(have) != set(assets)):
+        raise DataError(f"{what} is for assets {assets} but {data} has {have} (asset names "
+                        "are the file names without extension)")
+    if not same_bar_spacing(freq, market.freq):
+        raise DataError(f"{what} is for {spacing_name(freq)} bars, {data} has "
+                        f"{spacing_name(market.freq)} bars")
+
+
+def check_train_end(market: Market, train_end: object, *, data: str = "the data",
+                    option: str = "train_end") -> str | None:
+    """Refuse a training end before the first bar; a warning text for one after the last.
+
+    Returns
+    -------
+    str or None
+        A warning when `train_end` is at or after the last bar: every bar is used for
+        fitting (often a typo in the year, fitting on the intended test span).
+
+    Raises
+    ------
+    DataError
+        `train_end` before the first bar of `market`.
+    """
+    if train_end is None or len(market) == 0:
+        return None
+    train, test = market.split(train_end)
+    if len(train) == 0:
+        raise DataError(f"{option} {train_end} is before the first bar of {data} "
+                        f"({_when(market.index[0])})")
+    if len(test) == 0:
+        return (f"{option} {train_end} is at or after the last bar of {data} "
+                f"({_when(market.index[-1])}): every bar is used for fitting, none is left "
+                "out (a typo in the year?)")
+    return None
+
+
+def _when(ts: pd.Timestamp) -> str:
+    return str(ts.date()) if ts == ts.normalize() else str(ts)
 
 
 def parse_params(items: Sequence[str]) -> dict[str, Any]:
@@ -104,10 +208,12 @@ class BacktestOutputs:
     result: Any
     report: Any
     files: dict[str, Path] = field(default_factory=dict)
+    metrics: pd.DataFrame | None = None  # the rows of metrics.csv
 
     @property
-    def verdict(self) -> str:
-        return self.report.verdict
+    def verdict(self) -> str | None:
+        """The robustness verdict; None for a backtest of the real history alone."""
+        return None if self.report is None else self.report.verdict
 
 
 def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
@@ -134,7 +240,7 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
                             commission=commission, workers=workers, backend=backend,
                             progress=progress)
     for err in result.errors[:5]:
-        log.warning("path %d failed: %s", err.index, err.message)
+        log.info("%s failed: %s", err.where, err.message)
     report = robustness(result)
     files: dict[str, Path] = {}
     ppy = result.periods_per_year
@@ -151,7 +257,8 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
     payload = {"strategy": f"{strategy.__module__}.{strategy.__qualname__}",
                "params": dict(params or {}), "verdict": report.verdict,
                "summary": report.summary, "table": report.table.to_dict(orient="records"),
-               "errors": [{"index": e.index, "message": e.message} for e in result.errors]}
+               "errors": [{"index": e.index, "where": e.where, "message": e.message}
+                          for e in result.errors]}
     if report.by_regime is not None:
         payload["by_regime"] = report.by_regime.reset_index().to_dict(orient="records")
     files["robustness_json"] = atomic_write_text(
@@ -162,7 +269,42 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
                                                    title=f"{name}: real vs median synthetic")
     files["robustness"] = robustness_report(result, out_dir=out, facts=facts, report=report,
                                             title=f"{name}: robustness")
-    return BacktestOutputs(result, report, files)
+    return BacktestOutputs(result, report, files, rows)
+
+
+def backtest_real(strategy: type, real: Market, *, out_dir: str | os.PathLike,
+                  params: Mapping[str, Any] | None = None, cash: float = 100_000.0,
+                  commission: float = 0.0, title: str | None = None) -> BacktestOutputs:
+    """Backtest on the real history alone: metrics and a tear-sheet, no robustness verdict.
+
+    Writes ``metrics.csv`` (one row, ``real``) and ``tearsheet.html`` into `out_dir`; the
+    outputs' ``report`` is None.
+
+    Raises
+    ------
+    StrategyError
+        The strategy fails on the real history.
+    """
+    from diffbt.bt.runner import backtest_paths
+    from diffbt.metrics.returns import compute
+    from diffbt.report.tearsheet import tearsheet
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    empty = PathSet(np.zeros((0, len(real), real.n_assets, 5)), real.index, real.assets)
+    result = backtest_paths(strategy, empty, real=real, params=params, cash=cash,
+                            commission=commission, backend="serial", progress=False)
+    ppy = result.periods_per_year
+    rows = compute(np.ascontiguousarray(result.real_returns[None]), periods_per_year=ppy)
+    rows.index = ["real"]
+    rows.insert(0, "trades", [int(result.real_trades)])
+    files = {"metrics": atomic_write_text(out / "metrics.csv",
+                                          rows.to_csv(index_label="path"))}
+    name = title or strategy.__name__
+    files["tearsheet"] = tearsheet(result.real_series(), out=out / "tearsheet.html",
+                                   title=f"{name}: real history",
+                                   periods_per_year=max(1, round(ppy)))
+    return BacktestOutputs(result, None, files, rows)
 
 
 def evaluate_quality(real: Market, synthetic: PathSet | None, *, out_dir: str | os.PathLike,

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from diffbt.bt import _compat  # noqa: F401  (backtrader fixes for Python >= 3.10)
+from diffbt.data.calendar import bar_spacing
 from diffbt.data.market import FIELDS, Market
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "market_feeds",
     "pandas_feed_class",
     "path_feeds",
+    "same_bar_spacing",
     "values_feeds",
 ]
 
@@ -62,6 +64,18 @@ def bar_timeframe(freq: pd.Timedelta | None) -> tuple[int, int]:
     if seconds >= 60 and seconds % 60 == 0:
         return bt.TimeFrame.Minutes, int(seconds // 60)
     return bt.TimeFrame.Seconds, max(1, int(round(seconds)))
+
+
+def same_bar_spacing(a: pd.Timedelta | None, b: pd.Timedelta | None) -> bool:
+    """Whether two bar spacings are the same kind of bar (`bar_timeframe` agrees).
+
+    Daily bars on business days and on every day agree (both 1 day apart at the median);
+    daily and hourly, or 1-hour and 4-hour bars do not. An unknown spacing (None) agrees with
+    anything.
+    """
+    if a is None or b is None or pd.isna(a) or pd.isna(b):
+        return True
+    return bar_timeframe(a) == bar_timeframe(b)
 
 
 def _naive(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
@@ -254,7 +268,7 @@ def values_feeds(values: np.ndarray, index: pd.DatetimeIndex, assets: Sequence[s
     n = values.shape[0]
     if len(index) != n:
         raise ValueError(f"{n} bars but an index of {len(index)}")
-    timeframe, compression = bar_timeframe(_spacing(index))
+    timeframe, compression = bar_timeframe(bar_spacing(index))
     if fast and datetimes is None:
         datetimes = bt_datetimes(index)
     feeds = []
@@ -275,12 +289,6 @@ def values_feeds(values: np.ndarray, index: pd.DatetimeIndex, assets: Sequence[s
                 openinterest=None, regime=regime)
         feeds.append(feed)
     return feeds
-
-
-def _spacing(index: pd.DatetimeIndex) -> pd.Timedelta | None:
-    if len(index) < 2:
-        return None
-    return pd.Timedelta(int(np.median(np.diff(_naive(index).as_unit("ns").asi8))), unit="ns")
 
 
 def market_feeds(market: Market, *, extra: ExtraLines | None = None,

@@ -29,7 +29,8 @@ from typing import Protocol
 import backtrader as bt
 import numpy as np
 
-from diffbt.bt.feeds import feed_market
+from diffbt.bt.feeds import feed_market, same_bar_spacing
+from diffbt.data.calendar import spacing_name
 from diffbt.data.market import Market
 
 __all__ = [
@@ -188,9 +189,10 @@ class ForecastInterval(bt.Indicator):
     horizon : int
     quantiles : three increasing floats
     asset : str, optional
-        Which asset the feed is, for a multi-asset model (default: the feed's name). The
-        other assets the model knows (``model.assets``) are taken from the strategy's feeds
-        of those names when it has them.
+        Which of the model's assets (``model.assets``) the feed is; default: the feed's name
+        (``cerebro.adddata(feed, name="BTC")``). A single-asset model serves any one feed,
+        named or not. A multi-asset model also reads its other assets from the strategy's
+        feeds of those names.
     n_samples, seed : passed to the model.
 
     All forecasts are computed in one batched call when the indicator is created, which needs
@@ -219,25 +221,59 @@ class ForecastInterval(bt.Indicator):
             raise RuntimeError(
                 "ForecastInterval(model=...) needs preloaded feeds (Cerebro(preload=True), the "
                 "default); otherwise attach the lines beforehand with forecast_lines()")
-        asset = self.p.asset or self.data._name or None
+        asset = self._asset()
         market = self._market(asset)
+        freq = getattr(self.p.model, "freq", None)  # duck-typed: a Forecaster may have none
+        if not same_bar_spacing(freq, market.freq):
+            raise ValueError(f"the model was fitted on {spacing_name(freq)} bars but the feed "
+                             f"{self._feed_name()} has {spacing_name(market.freq)} bars")
         self._values = forecast_interval(
             self.p.model, market, asset=asset if asset in market.assets else None,
             horizon=self.p.horizon, quantiles=self.p.quantiles, n_samples=self.p.n_samples,
             seed=self.p.seed)
         self._cols = [self._values[:, k].tolist() for k in range(3)]
 
+    def _known(self) -> tuple[str, ...] | None:
+        known = getattr(self.p.model, "assets", None)
+        return None if known is None else tuple(str(a) for a in known)
+
+    def _feed_name(self) -> str:
+        return repr(self.data._name) if self.data._name else "(unnamed)"
+
+    def _asset(self) -> str | None:
+        """Which of the model's assets this feed is.
+
+        ``asset=`` if given; else the feed's name; a single-asset model serves any one feed.
+        """
+        known, name = self._known(), self.data._name or None
+        if self.p.asset is not None:
+            if known and self.p.asset not in known:
+                raise ValueError(f"asset={self.p.asset!r} is not one the model was trained "
+                                 f"on: {list(known)}")
+            return self.p.asset
+        if not known or name in known:
+            return name
+        if len(known) == 1:
+            return known[0]
+        raise ValueError(
+            f"the feed {self._feed_name()} is not one of the model's assets {list(known)}: "
+            f"name the feed after its asset, cerebro.adddata(feed, name={known[0]!r}), or pass "
+            f"ForecastInterval(data, model=..., asset={known[0]!r})")
+
     def _market(self, asset: str | None) -> Market:
         """The preloaded bars: this feed, plus the other feeds a multi-asset model knows."""
         data = self.data
-        known = getattr(self.p.model, "assets", None)
+        known = self._known()
         datas = [data]
-        if known is not None and len(tuple(known)) > 1:
+        if known is not None and len(known) > 1:
             by_name = {d._name: d for d in getattr(self._owner, "datas", []) if d._name}
-            datas = [data if a == asset else by_name[a] for a in known
-                     if a == asset or a in by_name]
-            if not any(d is data for d in datas):
-                datas.insert(0, data)
+            missing = [a for a in known if a != asset and a not in by_name]
+            if missing:
+                raise ValueError(
+                    f"the model forecasts {asset!r} from all its assets {list(known)}, but the "
+                    f"strategy has no feed named {missing}: name each feed after its asset, "
+                    f"cerebro.adddata(feed, name={missing[0]!r})")
+            datas = [data if a == asset else by_name[a] for a in known]
         pos = next(k for k, d in enumerate(datas) if d is data)
         market = feed_market(datas)
         if asset and market.assets[pos] != asset:

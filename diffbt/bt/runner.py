@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import logging
 import math
 import multiprocessing as mp
@@ -43,10 +44,20 @@ import numpy as np
 import pandas as pd
 
 from diffbt.bt.feeds import bt_datetimes, values_feeds
+from diffbt.data.calendar import periods_per_year
 from diffbt.data.market import Market
 from diffbt.generate.pathset import PathSet
 
-__all__ = ["BacktestResult", "PathError", "backtest_paths", "periods_per_year", "run_one"]
+__all__ = [
+    "BacktestResult",
+    "PathError",
+    "StrategyError",
+    "WarmupError",
+    "backtest_paths",
+    "check_params",
+    "periods_per_year",
+    "run_one",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +72,27 @@ class PathError:
     index: int
     message: str
     traceback: str
+
+    @property
+    def where(self) -> str:
+        """``"the real history"`` or ``"path 3"``."""
+        return "the real history" if self.index == REAL else f"path {self.index}"
+
+
+class StrategyError(RuntimeError):
+    """The strategy itself is at fault: it failed on the real history and on the first paths
+    (or the paths are shorter than its warm-up), so the other paths were not run.
+
+    ``traceback`` holds the first failure's traceback.
+    """
+
+    def __init__(self, msg: str, *, traceback: str = "") -> None:
+        super().__init__(msg)
+        self.traceback = traceback
+
+
+class WarmupError(ValueError):
+    """The data has fewer bars than the strategy's warm-up (its indicators' longest period)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,31 +162,6 @@ class BacktestResult:
         real = "yes" if self.real_returns is not None else "no"
         return (f"BacktestResult({self.n_paths} paths x {self.returns.shape[1]} steps, "
                 f"{ok} ok, {len(self.errors)} errors, real={real})")
-
-
-def periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year of a calendar.
-
-    Daily bars on business days -> 252; daily bars on every day (crypto) -> 365; intraday:
-    bars per day (the median per date) times 252 (no weekend bars) or 365 (24/7), so hourly
-    24/7 data -> 24 * 365.
-    """
-    index = pd.DatetimeIndex(index)
-    if len(index) < 2:
-        return 252.0
-    step = pd.Timedelta(int(np.median(np.diff(index.as_unit("ns").asi8))), unit="ns")
-    weekends = bool((index.day_of_week >= 5).any())
-    days_per_year = 365.0 if weekends else 252.0
-    if step >= pd.Timedelta(hours=20):
-        days = step / pd.Timedelta(days=1)
-        if days < 4.5:
-            return days_per_year / max(1, round(days)) if weekends else 252.0 / max(
-                1, round(days) if days > 1.5 else 1)
-        return 365.25 / days
-    per_day = float(pd.Series(index.normalize()).value_counts().median())
-    if not weekends and len(index) < 3:
-        per_day = pd.Timedelta(days=1) / step
-    return per_day * days_per_year
 
 
 # -- one run ---------------------------------------------------------------------------------
@@ -229,6 +236,46 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
+def check_params(strategy: type, params: Mapping[str, Any] | None) -> None:
+    """Refuse parameter names the strategy does not declare.
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown parameters and listing the strategy's own (with defaults).
+    """
+    if not params:
+        return
+    declared = dict(strategy.params._getitems()) if hasattr(strategy, "params") else {}
+    accepted = set(declared)
+    owner = next((k for k in strategy.__mro__ if "__init__" in vars(k)), object)
+    sig = None
+    if not owner.__module__.startswith("backtrader"):  # backtrader's own ignore any keyword
+        try:
+            sig = inspect.signature(strategy.__init__)
+        except (TypeError, ValueError):
+            sig = None
+    if sig is not None:
+        kinds = {p.kind for p in sig.parameters.values()}
+        if inspect.Parameter.VAR_KEYWORD in kinds:
+            return
+        accepted |= {n for n, p in sig.parameters.items() if n != "self" and p.kind in (
+            inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    unknown = [k for k in params if k not in accepted]
+    if unknown:
+        own = ", ".join(f"{k}={v!r}" for k, v in declared.items()) or "none"
+        raise ValueError(f"{strategy.__name__} has no parameter "
+                         f"{', '.join(repr(k) for k in unknown)}; its parameters: {own}")
+
+
+def _warmup(cerebro: bt.Cerebro) -> int | None:
+    """The bars the strategies need before their first ``next()`` (None if unknown)."""
+    strats = getattr(cerebro, "runningstrats", None) or []
+    periods = [getattr(s, "_minperiod", None) for s in strats]
+    periods = [p for p in periods if isinstance(p, int)]
+    return max(periods) if periods else None
+
+
 def run_one(strategy: type, values: np.ndarray, index: pd.DatetimeIndex,
             assets: Sequence[str], *, params: Mapping[str, Any] | None = None,
             cash: float = 100_000.0, commission: float = 0.0, slippage: float = 0.0,
@@ -241,6 +288,11 @@ def run_one(strategy: type, values: np.ndarray, index: pd.DatetimeIndex,
     -------
     (values, trades, analyses)
         Broker value after each bar (n_bars,), trades opened, ``{name: analysis}`` or None.
+
+    Raises
+    ------
+    WarmupError
+        Fewer bars than the strategy's warm-up (backtrader itself fails with an IndexError).
     """
     if fast:
         cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=True, exactbars=False,
@@ -262,7 +314,15 @@ def run_one(strategy: type, values: np.ndarray, index: pd.DatetimeIndex,
     cerebro.addanalyzer(_Recorder, _name="_diffbt_recorder")
     for name, cls, kw in analyzers:
         cerebro.addanalyzer(cls, _name=name, **kw)
-    strat = cerebro.run()[0]
+    try:
+        strat = cerebro.run()[0]
+    except IndexError as exc:
+        warm = _warmup(cerebro)
+        if warm is not None and warm > len(index):
+            raise WarmupError(f"{strategy.__name__} needs {warm} bars before its first next() "
+                              f"(its indicators' warm-up), but the data has {len(index)}"
+                              ) from exc
+        raise
     rec = strat.analyzers.getbyname("_diffbt_recorder")
     out = np.full(len(index), np.nan)
     vals = np.asarray(rec.values, dtype=np.float64)[-len(index):]
@@ -366,8 +426,8 @@ def _analyzer_specs(analyzers: Any) -> tuple[tuple[str, type, dict[str, Any]], .
     return tuple(out)
 
 
-def _chunks(n: int, size: int) -> list[tuple[int, int]]:
-    return [(s, min(n, s + size)) for s in range(0, n, size)]
+def _chunks(start: int, n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + size)) for s in range(start, n, size)]
 
 
 def backtest_paths(
@@ -388,6 +448,7 @@ def backtest_paths(
     timeout: float | None = None,
     fast: bool = True,
     start_method: str | None = None,
+    check_first: bool = True,
 ) -> BacktestResult:
     """Run a backtrader strategy on the real market and on every path of a PathSet.
 
@@ -422,10 +483,22 @@ def backtest_paths(
     start_method : str, optional
         multiprocessing start method for ``backend="process"`` (default ``"fork"`` where
         available). Under ``fork`` the strategy class may live in ``__main__`` or a notebook.
+    check_first : bool
+        Run the real history and the first path (the first two paths without `real`) before
+        the others, and stop with a `StrategyError` if the strategy fails on all of them, or
+        if the paths are shorter than its warm-up: a mistake in the strategy or its
+        parameters, which every other path would repeat.
 
     Returns
     -------
     BacktestResult
+
+    Raises
+    ------
+    ValueError
+        A parameter name the strategy does not declare (`check_params`).
+    StrategyError
+        See `check_first`.
 
     Notes
     -----
@@ -448,6 +521,7 @@ def backtest_paths(
         raise ValueError(f"backend must be 'process', 'ray' or 'serial', got {backend!r}")
     if real is not None and not isinstance(real, Market):
         raise TypeError(f"real must be a Market, got {type(real).__name__}")
+    check_params(strategy, params)
     n, length = paths.n_paths, paths.length
     workers = max(1, int(workers or os.cpu_count() or 1))
     spec = _Spec(strategy=strategy, params=dict(params or {}), cash=float(cash),
@@ -456,7 +530,9 @@ def backtest_paths(
                  timeout=None if timeout is None else float(timeout), index=paths.index,
                  assets=paths.assets, datetimes=bt_datetimes(paths.index), regimes=paths.regimes)
     size = chunk_size or max(1, min(64, math.ceil(n / (4 * workers))))
-    chunks = _chunks(n, size)
+    n_head = min(n, (1 if real is not None else 2) if check_first else 0)
+    head = [(0, n_head)] if n_head else []
+    chunks = _chunks(n_head, n, size)
 
     returns = np.full((n, length), np.nan)
     trades = np.full(n, -1, dtype=np.int64)
@@ -492,16 +568,44 @@ def backtest_paths(
             errors.append(PathError(REAL, f"{type(e).__name__}: {e}", traceback.format_exc()))
         bar.update(1)
 
+    def check() -> None:
+        """After the real history and the head paths: stop if the strategy is at fault."""
+        ran = n_head + (real is not None)
+        if not check_first or ran == 0:
+            return
+        failed = sorted((e for e in errors if e.index < n_head), key=lambda e: e.index)
+        name = getattr(strategy, "__name__", str(strategy))
+        warm = next((e for e in failed if e.index >= 0
+                     and e.message.startswith(f"{WarmupError.__name__}: ")), None)
+        if warm is not None:
+            msg = warm.message.split(": ", 1)[1].replace("the data has", "the paths have")
+            raise StrategyError(f"{name} failed: {msg}; use longer paths or shorter indicator "
+                                "periods", traceback=warm.traceback)
+        if len(failed) == ran:
+            runs = [e.where for e in failed]
+            where = " and ".join(runs) if len(runs) < 3 else ", ".join(runs)
+            first = failed[0]
+            msg = first.message.split(": ", 1)[1] if first.message.startswith(
+                f"{WarmupError.__name__}: ") else first.message
+            log.info("%s failed on %s:\n%s", name, first.where, first.traceback)
+            rest = "; the other paths were not run" if n > n_head else ""
+            raise StrategyError(f"{name} failed: {msg} (on {where}{rest})",
+                                traceback=first.traceback)
+
     try:
         if backend == "serial" or n == 0:
             run_real()
             values = paths.values
+            for s, e in head:
+                collect(_run_chunk_arrays(spec, np.asarray(values[s:e]), s))
+            check()
             for s, e in chunks:
                 collect(_run_chunk_arrays(spec, np.asarray(values[s:e]), s))
         elif backend == "process":
-            _run_process(spec, paths, chunks, workers, start_method, collect, run_real)
+            _run_process(spec, paths, head, chunks, workers, start_method, collect, run_real,
+                         check)
         else:
-            _run_ray(spec, paths, chunks, workers, collect, run_real)
+            _run_ray(spec, paths, head, chunks, workers, collect, run_real, check)
     finally:
         bar.close()
     errors.sort(key=lambda e: e.index)
@@ -516,8 +620,9 @@ def backtest_paths(
         meta={"backend": backend, "workers": workers, "chunk_size": size, "fast": spec.fast})
 
 
-def _run_process(spec: _Spec, paths: PathSet, chunks: list[tuple[int, int]], workers: int,
-                 start_method: str | None, collect: Callable, run_real: Callable) -> None:
+def _run_process(spec: _Spec, paths: PathSet, head: list[tuple[int, int]],
+                 chunks: list[tuple[int, int]], workers: int, start_method: str | None,
+                 collect: Callable, run_real: Callable, check: Callable) -> None:
     methods = mp.get_all_start_methods()
     method = start_method or ("fork" if "fork" in methods else None)
     ctx = mp.get_context(method)
@@ -528,8 +633,17 @@ def _run_process(spec: _Spec, paths: PathSet, chunks: list[tuple[int, int]], wor
             return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx,
                                        initializer=_init_worker, initargs=(spec, source))
 
-        with pool(min(workers, len(chunks))) as ex:
-            broken = _drain(ex, chunks, collect, paths.length, run_real)
+        with pool(max(1, min(workers, len(head) + len(chunks)))) as ex:
+            # the first submit forks the workers, before this process runs the strategy
+            if head:
+                broken = _drain(ex, head, collect, paths.length, run_real)
+                if broken:
+                    broken += chunks
+                else:
+                    check()
+                    broken = _drain(ex, chunks, collect, paths.length)
+            else:
+                broken = _drain(ex, chunks, collect, paths.length, run_real)
         # A worker died (segfault, os._exit): re-run those paths one at a time in a
         # one-worker pool; the first unfinished path when it breaks again is the culprit.
         todo = [(i, i + 1) for s, e in broken for i in range(s, e)]
@@ -577,8 +691,9 @@ def _ray_chunk(spec: _Spec, chunk: np.ndarray, start: int) -> dict[str, Any]:
     return _run_chunk_arrays(spec, np.asarray(chunk), start)
 
 
-def _run_ray(spec: _Spec, paths: PathSet, chunks: list[tuple[int, int]], workers: int,
-             collect: Callable, run_real: Callable) -> None:
+def _run_ray(spec: _Spec, paths: PathSet, head: list[tuple[int, int]],
+             chunks: list[tuple[int, int]], workers: int, collect: Callable,
+             run_real: Callable, check: Callable) -> None:
     try:
         import ray
     except ImportError as e:
@@ -595,24 +710,34 @@ def _run_ray(spec: _Spec, paths: PathSet, chunks: list[tuple[int, int]], workers
     spec_ref = ray.put(spec)
     cpus = max(1, int(ray.cluster_resources().get("CPU", workers)))
     max_inflight = 2 * cpus
-    todo = list(chunks)[::-1]
-    inflight: dict[Any, tuple[int, int]] = {}
 
-    def submit() -> None:
-        while todo and len(inflight) < max_inflight:
-            s, e = todo.pop()
-            ref = remote.remote(spec_ref, np.ascontiguousarray(paths.values[s:e]), s)
-            inflight[ref] = (s, e)
+    def run(todo: list[tuple[int, int]], before: Callable | None = None) -> None:
+        todo = todo[::-1]
+        inflight: dict[Any, tuple[int, int]] = {}
 
-    submit()
-    run_real()
-    while inflight:
-        done, _ = ray.wait(list(inflight), num_returns=1)
-        for ref in done:
-            s, e = inflight.pop(ref)
-            try:
-                collect(ray.get(ref))
-            except Exception as exc:  # noqa: BLE001 - a worker died or the task failed
-                collect(_failed_chunk(s, e, paths.length, f"{type(exc).__name__}: {exc}",
-                                      traceback.format_exc()))
+        def submit() -> None:
+            while todo and len(inflight) < max_inflight:
+                s, e = todo.pop()
+                ref = remote.remote(spec_ref, np.ascontiguousarray(paths.values[s:e]), s)
+                inflight[ref] = (s, e)
+
         submit()
+        if before is not None:
+            before()
+        while inflight:
+            done, _ = ray.wait(list(inflight), num_returns=1)
+            for ref in done:
+                s, e = inflight.pop(ref)
+                try:
+                    collect(ray.get(ref))
+                except Exception as exc:  # noqa: BLE001 - a worker died or the task failed
+                    collect(_failed_chunk(s, e, paths.length, f"{type(exc).__name__}: {exc}",
+                                          traceback.format_exc()))
+            submit()
+
+    if head:
+        run(head, run_real)
+        check()
+        run(chunks)
+    else:
+        run(chunks, run_real)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["bar_spacing", "continue_calendar", "periods_per_year"]
+__all__ = ["bar_spacing", "continue_calendar", "periods_per_year", "spacing_name"]
 
 
 def bar_spacing(index: pd.DatetimeIndex) -> pd.Timedelta | None:
@@ -18,6 +18,18 @@ def bar_spacing(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     if len(index) < 2:
         return None
     return pd.Timedelta(int(np.median(np.diff(index.as_unit("ns").asi8))), unit="ns")
+
+
+def spacing_name(freq: pd.Timedelta | None) -> str:
+    """``"1-day"``, ``"4-hour"``, ``"15-minute"``, ``"30-second"`` (``"unknown"`` for None)."""
+    if freq is None or pd.isna(freq):
+        return "unknown"
+    freq = pd.Timedelta(freq)
+    for unit, name in ((pd.Timedelta(days=1), "day"), (pd.Timedelta(hours=1), "hour"),
+                       (pd.Timedelta(minutes=1), "minute")):
+        if freq >= unit and freq % unit == pd.Timedelta(0):
+            return f"{freq // unit}-{name}"
+    return f"{freq.total_seconds():g}-second"
 
 
 def periods_per_year(index: pd.DatetimeIndex) -> float:

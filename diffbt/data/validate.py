@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from diffbt.data.calendar import bar_spacing
 from diffbt.data.market import FIELDS
 from diffbt.errors import DataError
 
@@ -293,10 +294,7 @@ def drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Repair]]:
 # -- calendar ---------------------------------------------------------------------------------
 def infer_freq(index: pd.DatetimeIndex | pd.Series) -> pd.Timedelta | None:
     """The bar frequency: the median step between consecutive timestamps (None if < 2)."""
-    ns = pd.DatetimeIndex(index).as_unit("ns").asi8
-    if len(ns) < 2:
-        return None
-    return pd.Timedelta(int(np.median(np.diff(ns))), unit="ns")
+    return bar_spacing(pd.DatetimeIndex(index))
 
 
 def calendar_kind(index: pd.DatetimeIndex | pd.Series, freq: pd.Timedelta) -> str:

@@ -177,3 +177,85 @@ def test_indicator_rejects_wrong_model_output_shape():
 
     with pytest.raises(ValueError, match="shape"):
         _served(_market(), Bad())
+
+
+# -- a fitted MarketGenerator on a plain backtrader feed, as a backtrader user writes it -----
+TINY = dict(window=16, hidden=16, n_blocks=1, steps=5, calibrate=False, calibrate_paths=False)
+
+
+def _frame(index, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(index))))
+    return pd.DataFrame({"open": close, "high": close * 1.004, "low": close * 0.996,
+                         "close": close, "volume": np.full(len(index), 1e5)}, index=index)
+
+
+@pytest.fixture(scope="session")
+def fitted():
+    """Tiny generators: one on daily 'BTC', one on daily 'a' + 'b', one on hourly 'BTC'."""
+    from diffbt.data.io import load_market
+    from diffbt.generate.generator import MarketGenerator
+
+    days = pd.bdate_range("2020-01-01", periods=150)
+    hours = pd.date_range("2020-01-01", periods=150, freq="h")
+    out = {}
+    for key, frames in (("btc", {"BTC": _frame(days, 0)}),
+                        ("pair", {"a": _frame(days, 1), "b": _frame(days, 2)}),
+                        ("hourly", {"BTC": _frame(hours, 3)})):
+        out[key] = MarketGenerator(**TINY).fit(load_market(frames), seed=0)
+    out["df"] = _frame(days, 5)
+    return out
+
+
+class _UsesForecast(bt.Strategy):
+    """What a user writes: the indicator on self.data, its lines read in next()."""
+
+    params = (("model", None), ("asset", None))
+
+    def __init__(self) -> None:
+        self.fc = ForecastInterval(self.data, model=self.p.model, horizon=5, n_samples=16,
+                                   asset=self.p.asset)
+        self.rows = []
+
+    def next(self) -> None:
+        self.rows.append((self.fc.lo[0], self.fc.mid[0], self.fc.hi[0]))
+
+
+def _run_user(model, df, names=(None,), asset=None):
+    cerebro = bt.Cerebro()
+    for name in names:
+        feed = bt.feeds.PandasData(dataname=df)
+        cerebro.adddata(feed) if name is None else cerebro.adddata(feed, name=name)
+    cerebro.addstrategy(_UsesForecast, model=model, asset=asset)
+    return np.array(cerebro.run()[0].rows)
+
+
+@pytest.mark.parametrize("names", [(None,), ("ETH",), ("BTC",)])
+def test_a_single_asset_model_serves_any_single_feed(fitted, names):
+    gen, df = fitted["btc"], fitted["df"]
+    served = _run_user(gen, df, names)
+    market = Market(df.to_numpy()[:, None, :], df.index, ("BTC",))
+    want = gen.forecast_series(market, horizon=5, quantiles=(0.05, 0.5, 0.95), asset="BTC",
+                               n_samples=16, seed=0)
+    np.testing.assert_array_equal(served, want)
+    ok = ~np.isnan(served).any(axis=1)
+    assert ok[-100:].all() and (served[ok, 0] <= served[ok, 2]).all()
+
+
+def test_a_multi_asset_model_on_an_unnamed_feed_says_how_to_name_it(fitted):
+    with pytest.raises(ValueError, match=r"adddata\(feed, name='a'\).*asset='a'"):
+        _run_user(fitted["pair"], fitted["df"], (None, None))
+
+
+def test_a_multi_asset_model_needs_a_feed_for_each_of_its_assets(fitted):
+    with pytest.raises(ValueError, match=r"no feed named \['b'\]"):
+        _run_user(fitted["pair"], fitted["df"], ("a",))
+    with pytest.raises(ValueError, match="not one the model was trained on"):
+        _run_user(fitted["pair"], fitted["df"], ("a", "b"), asset="c")
+    served = _run_user(fitted["pair"], fitted["df"], ("a", "b"))
+    assert np.isfinite(served[-100:]).all()
+
+
+def test_a_model_of_another_bar_spacing_is_refused(fitted):
+    with pytest.raises(ValueError, match="fitted on 1-hour bars but the feed .* has 1-day bars"):
+        _run_user(fitted["hourly"], fitted["df"])

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from diffbt.bt import backtest_paths, path_feeds, periods_per_year
+from diffbt.bt.runner import StrategyError, check_params
 from diffbt.data.market import Market
 from diffbt.generate.pathset import PathSet
 from strategies import SmaCross
@@ -214,3 +215,94 @@ def test_ray_backend_equals_serial():
     want = backtest_paths(FailsOnPath3, ps, backend="serial", progress=False)
     np.testing.assert_array_equal(res.returns, want.returns)
     assert [e.index for e in res.errors] == [3]
+
+
+# -- a strategy at fault is stopped once, before the other paths -------------------------------
+class BoomInInit(SmaCross):
+    calls = 0
+
+    def __init__(self) -> None:
+        type(self).calls += 1
+        raise ZeroDivisionError("division by zero")
+
+
+class FailsOnPath0(SmaCross):
+    def next(self) -> None:
+        if self.data.p.regime == "r0":
+            raise RuntimeError("boom on path 0")
+        super().next()
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_a_strategy_failing_on_the_first_runs_stops_before_the_others(real):
+    BoomInInit.calls = 0
+    with pytest.raises(StrategyError, match=r"^BoomInInit failed: ZeroDivisionError: division "
+                                            r"by zero \(on ") as exc:
+        backtest_paths(BoomInInit, _paths(n=8, length=60), real=_real(60) if real else None,
+                       backend="serial", progress=False)
+    assert BoomInInit.calls == 2  # the real history and path 0, or paths 0 and 1
+    where = "the real history and path 0" if real else "path 0 and path 1"
+    assert where in str(exc.value) and "path -1" not in str(exc.value)
+    assert "ZeroDivisionError" in exc.value.traceback
+
+
+def test_a_strategy_failing_everywhere_is_stopped_by_the_process_backend_too():
+    with pytest.raises(StrategyError, match="BoomInInit failed"):
+        backtest_paths(BoomInInit, _paths(n=8, length=60), real=_real(60), backend="process",
+                       workers=2, chunk_size=2, progress=False)
+
+
+def test_check_first_false_runs_every_path():
+    res = backtest_paths(BoomInInit, _paths(n=5, length=60), backend="serial", progress=False,
+                         check_first=False)
+    assert [e.index for e in res.errors] == list(range(5))
+
+
+def test_a_failure_on_path_0_only_does_not_stop_the_run():
+    res = backtest_paths(FailsOnPath0, _paths(n=6, length=100), real=_real(100),
+                         backend="process", workers=2, progress=False)
+    assert [e.index for e in res.errors] == [0] and res.real_returns is not None
+    assert np.isfinite(res.returns[1:]).all()
+
+
+def test_paths_shorter_than_the_warm_up_are_named_as_such():
+    with pytest.raises(StrategyError, match="SmaCross needs 31 bars before its first next"):
+        backtest_paths(SmaCross, _paths(n=4, length=20), real=_real(100), backend="serial",
+                       progress=False)
+    res = backtest_paths(SmaCross, _paths(n=2, length=20), backend="serial", progress=False,
+                         check_first=False)
+    assert all(e.message.startswith("WarmupError: SmaCross needs 31 bars") and
+               "the data has 20" in e.message for e in res.errors)
+    # the warm-up follows the parameters: slow=10 needs 11 bars, and 20 are enough
+    ok = backtest_paths(SmaCross, _paths(n=2, length=20), backend="serial", progress=False,
+                        params={"fast": 3, "slow": 10})
+    assert not ok.errors
+
+
+def test_a_real_history_shorter_than_the_warm_up_fails_only_itself():
+    res = backtest_paths(SmaCross, _paths(n=3, length=100), real=_real(25), backend="serial",
+                         progress=False)
+    assert [(e.where, e.message.split(":")[0]) for e in res.errors] == [
+        ("the real history", "WarmupError")]
+    assert np.isfinite(res.returns).all()
+
+
+def test_unknown_parameters_are_refused_before_any_run():
+    with pytest.raises(ValueError, match=r"SmaCross has no parameter 'fsat'; its parameters: "
+                                         r"fast=10, slow=30, weight=0.95"):
+        backtest_paths(SmaCross, _paths(n=2, length=60), params={"fsat": 3}, progress=False)
+    check_params(SmaCross, {"fast": 3, "slow": 8})
+
+    class WithKw(bt.Strategy):
+        def __init__(self, extra=None):
+            self.extra = extra
+
+    check_params(WithKw, {"extra": 1})  # a keyword of __init__ is a parameter too
+    with pytest.raises(ValueError, match="its parameters: none"):
+        check_params(WithKw, {"other": 1})
+
+    class NoInit(bt.Strategy):  # backtrader would silently ignore an unknown keyword here
+        params = (("a", 1),)
+
+    with pytest.raises(ValueError, match="NoInit has no parameter 'b'; its parameters: a=1"):
+        check_params(NoInit, {"b": 2})

@@ -282,7 +282,7 @@ KNOWN = {"--out", "--window", "--train-end", "--steps", "--device", "--seed", "-
          "--paths", "--length", "--regime", "--jumps", "--guidance", "--sampler",
          "--sampler-steps", "--data", "--model", "--n-paths", "--params", "--cash",
          "--commission", "--workers", "--backend", "--horizon", "--quantiles", "--n-samples",
-         "--real", "--synthetic", "--baselines", "--quick", "--help"}
+         "--real", "--synthetic", "--baselines", "--quick", "--help", "--adjust", "--gaps"}
 
 
 @FUZZ
@@ -302,3 +302,29 @@ def test_fuzz_contract_accepts_a_valid_call(files, tmp_path):
                               "--out", str(tmp_path / "ok.npz")])
     assert res.exit_code == 0 and res.exception is None, res.output
     assert "2 x 5 bars" in res.output
+
+
+@FUZZ
+@given(n_files=st.integers(1, 3), data=st.data())
+def test_several_files_parse_the_same_in_every_form(files, tmp_path, n_files, data):
+    """Positional, one --data with several files, --data repeated, --data=, mixed with other
+    options in any order: the command reads exactly these files, in this order."""
+    names = [f"f{k}.csv" for k in range(n_files)]
+    for n in names:
+        (tmp_path / n).write_bytes((files / "spx.csv").read_bytes())
+    groups, rest = [], list(names)
+    while rest:  # split the files into runs, each after its own flag (or positional for fit)
+        k = data.draw(st.integers(1, len(rest)))
+        groups.append(rest[:k])
+        rest = rest[k:]
+    argv: list[str] = []
+    for g in groups:
+        form = data.draw(st.sampled_from(["--data", "--data=", "positional"]))
+        argv += g if form == "positional" else (
+            [f"--data={g[0]}", *g[1:]] if form == "--data=" else ["--data", *g])
+    options = [["--out", "m.safetensors"], ["--train-end", "1990-01-01"], ["--window", "16"]]
+    options = data.draw(st.permutations(options))
+    at = data.draw(st.integers(0, len(options)))
+    argv = [*[a for o in options[:at] for a in o], *argv, *[a for o in options[at:] for a in o]]
+    code, last = invoke(["fit", *argv], tmp_path)  # stopped by --train-end after loading
+    assert code == 1 and f"before the first bar of {', '.join(names)} (" in last, (argv, last)
