@@ -441,9 +441,14 @@ def sample(model, n_paths, length, regime, jumps, guidance, sampler, sampler_ste
 @click.option("--workers", type=int, default=None, callback=_positive)
 @click.option("--backend", type=click.Choice(["process", "ray"]), default="process",
               show_default=True)
+@click.option("--n-trials", type=click.IntRange(min=1), default=None,
+              help="Strategy variants tried before this one: deflates the real Sharpe (DSR).")
+@click.option("--grid", cls=_Several, accepts=_param_token, metavar="KEY=V1,V2...",
+              help="The parameter grid searched (every combination is run on --data): gives "
+                   "PBO and the DSR's trials.")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 def backtest(strategy, data, adjust, gaps, paths_file, model, n_paths, length, regime, jumps,
-             seed, params, cash, commission, workers, backend, out) -> None:
+             seed, params, cash, commission, workers, backend, n_trials, grid, out) -> None:
     """Backtest STRATEGY (file.py:Class or package.module:Class) on real and synthetic paths.
 
     With --paths or --model: the real history (--data) and every synthetic path, scored
@@ -459,6 +464,7 @@ def backtest(strategy, data, adjust, gaps, paths_file, model, n_paths, length, r
         backtest_and_report,
         backtest_real,
         check_fits_data,
+        parse_grid,
         parse_params,
         source_names,
     )
@@ -471,11 +477,19 @@ def backtest(strategy, data, adjust, gaps, paths_file, model, n_paths, length, r
         kwargs = parse_params(params)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--params") from None
+    try:
+        searched = parse_grid(grid)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grid") from None
+    if searched and not data:
+        raise click.UsageError("--grid is scored on the real history: give --data")
     cls = load_strategy(strategy)
     try:
         check_params(cls, kwargs)
+        for key in searched:
+            check_params(cls, {key: searched[key][0]})
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--params") from None
+        raise click.BadParameter(str(exc), param_hint="--params/--grid") from None
     real = _load(data, adjust, gaps) if data else None
     if real is not None and not (paths_file or model):
         outs = backtest_real(cls, real, out_dir=out, params=kwargs, cash=cash,
@@ -511,7 +525,7 @@ def backtest(strategy, data, adjust, gaps, paths_file, model, n_paths, length, r
                             what=f"the PathSet {Path(paths_file).name}", data=source_names(data))
     result = backtest_and_report(cls, paths, real=real, out_dir=out, params=kwargs, cash=cash,
                                  commission=commission, workers=workers, backend=backend,
-                                 progress=True)
+                                 progress=True, n_trials=n_trials, grid=searched or None)
     for e in result.result.errors[:3]:
         _say(f"{e.where} failed: {e.message}")
     if len(result.result.errors) > 3:

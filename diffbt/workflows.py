@@ -35,7 +35,9 @@ __all__ = [
     "check_train_end",
     "demo",
     "evaluate_quality",
+    "grid_returns",
     "load_data",
+    "parse_grid",
     "parse_params",
     "source_names",
 ]
@@ -187,6 +189,18 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``["fast=5,10", "slow=30"]`` -> ``{"fast": [5, 10], "slow": [30]}`` (values as
+    `parse_params` reads them)."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier() or not raw:
+            raise ValueError(f"grid {item!r} is not key=value1,value2,...")
+        out[key] = [parse_params([f"{key}={v}"])[key] for v in raw.split(",")]
+    return out
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -216,17 +230,55 @@ class BacktestOutputs:
         return None if self.report is None else self.report.verdict
 
 
+def grid_returns(strategy: type, real: Market, grid: Mapping[str, Sequence[Any]], *,
+                 params: Mapping[str, Any] | None = None, cash: float = 100_000.0,
+                 commission: float = 0.0) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Real-history returns of every combination of a searched parameter grid.
+
+    Parameters
+    ----------
+    strategy : bt.Strategy subclass
+    real : Market
+    grid : {name: values}
+        The values searched per parameter; every combination is run (``params`` give the
+        others).
+
+    Returns
+    -------
+    (configs, returns)
+        The combinations in run order, and their per-bar returns (n_bars, n_configs).
+    """
+    import itertools
+
+    from diffbt.bt.runner import run_one
+
+    keys = list(grid)
+    configs = [dict(zip(keys, values, strict=True))
+               for values in itertools.product(*(list(grid[k]) for k in keys))]
+    cols = []
+    for cfg in configs:
+        vals, _, _ = run_one(strategy, real.values, real.index, real.assets,
+                             params={**dict(params or {}), **cfg}, cash=cash,
+                             commission=commission)
+        cols.append(vals / np.concatenate([[cash], vals[:-1]]) - 1.0)
+    return configs, np.column_stack(cols)
+
+
 def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
                         out_dir: str | os.PathLike, params: Mapping[str, Any] | None = None,
                         cash: float = 100_000.0, commission: float = 0.0,
                         workers: int | None = None, backend: str = "process",
                         facts: Any = None, title: str | None = None,
-                        progress: bool | Callable[[int, int], Any] = True) -> BacktestOutputs:
+                        progress: bool | Callable[[int, int], Any] = True,
+                        n_trials: int | None = None,
+                        grid: Mapping[str, Sequence[Any]] | None = None) -> BacktestOutputs:
     """Backtest on the real history and every path; write metrics, robustness and reports.
 
     Writes ``metrics.csv`` (one row per path, the real history first as ``real``),
     ``robustness.json`` (table, summary, verdict), ``tearsheet.html``, ``robustness.html``
-    and the PNG figures into `out_dir`.
+    and the PNG figures into `out_dir`. `n_trials` (strategy variants tried) deflates the
+    real Sharpe (DSR); `grid` ({name: values searched}) is run on the real history for PBO
+    and the DSR's trial Sharpes (`n_trials` defaults to its number of combinations).
     """
     from diffbt.bt.runner import backtest_paths
     from diffbt.metrics.returns import compute
@@ -241,7 +293,13 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
                             progress=progress)
     for err in result.errors[:5]:
         log.info("%s failed: %s", err.where, err.message)
-    report = robustness(result)
+    configs = grid_real = None
+    if grid:
+        if real is None:
+            raise DataError("a parameter grid is scored on the real history: give --data")
+        configs, grid_real = grid_returns(strategy, real, grid, params=params, cash=cash,
+                                          commission=commission)
+    report = robustness(result, n_trials=n_trials, grid_returns=grid_real)
     files: dict[str, Path] = {}
     ppy = result.periods_per_year
     rows = compute(np.ascontiguousarray(result.returns), periods_per_year=ppy)
@@ -259,6 +317,8 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
                "summary": report.summary, "table": report.table.to_dict(orient="records"),
                "errors": [{"index": e.index, "where": e.where, "message": e.message}
                           for e in result.errors]}
+    if configs is not None:
+        payload["grid"] = configs
     if report.by_regime is not None:
         payload["by_regime"] = report.by_regime.reset_index().to_dict(orient="records")
     files["robustness_json"] = atomic_write_text(

@@ -24,6 +24,7 @@ import gc
 import inspect
 import logging
 import math
+import mmap
 import multiprocessing as mp
 import os
 import signal
@@ -379,7 +380,7 @@ def _run_chunk_worker(start: int, stop: int) -> dict[str, Any]:
 
 def _memmap_source(paths: PathSet, tmpdir: str) -> tuple:
     v = paths.values
-    if isinstance(v, np.memmap) and v.filename and isinstance(v.base, __import__("mmap").mmap):
+    if isinstance(v, np.memmap) and v.filename and isinstance(v.base, mmap.mmap):
         return ("memmap", v.filename, v.offset, v.shape)
     fname = Path(tmpdir) / "paths.npz"
     paths.save(fname)

@@ -118,8 +118,12 @@ class Market:
 
     def split(self, train_end: object) -> tuple[Market, Market]:
         """(bars <= train_end, bars > train_end)."""
-        cut = int(np.searchsorted(self.index.asi8, pd.Timestamp(train_end).as_unit(
-            self.index.unit).value, side="right"))
+        ts = pd.Timestamp(train_end)
+        if ts.tz is not None:  # compare in UTC, as the index's integers are
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        # the index's integers are in its own unit (pandas 3: often "us")
+        cut = int(np.searchsorted(self.index.asi8, ts.as_unit(self.index.unit).asm8.view("i8"),
+                                  side="right"))
         return self.iloc(slice(0, cut)), self.iloc(slice(cut, None))
 
     def split_fraction(self, fraction: float) -> tuple[Market, Market]:

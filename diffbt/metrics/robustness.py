@@ -10,14 +10,28 @@ Verdict rules (module constants, checked in this order)
 --------------------------------------------------------
 - ``FRAGILE`` if Sharpe > 0 on fewer than ``FRAGILE_POSITIVE_SHARE`` (50%) of the synthetic
   paths, or the grid's PBO exceeds ``FRAGILE_PBO`` (0.5).
-- ``ROBUST`` if Sharpe > 0 on at least ``ROBUST_POSITIVE_SHARE`` (75%) of the paths and, when a
-  real result is given, its DSR is at least ``ROBUST_DSR`` (0.95) and its Sharpe ranks at or
-  below the ``LUCK_PERCENTILE`` (90th) percentile of the synthetic Sharpes, and, when a grid is
-  given, PBO is at most ``ROBUST_PBO`` (0.25).
+- ``ROBUST`` if Sharpe > 0 on at least ``ROBUST_POSITIVE_SHARE`` (65%) of the paths and, when a
+  real result is given, its DSR (the PSR when only one strategy was tried) is at least
+  ``ROBUST_DSR`` (0.8) and its Sharpe ranks at or below the ``LUCK_PERCENTILE`` (100) of
+  the synthetic Sharpes, and, when a grid is given, PBO is at most ``ROBUST_PBO`` (0.25).
 - ``MIXED`` otherwise.
 
-A real Sharpe above the ``LUCK_PERCENTILE`` of the synthetic ones is flagged "likely luck": the
-strategy did better on the one history that happened than on nearly every plausible alternative.
+ROBUST is the verdict's only call of skill; MIXED and FRAGILE say the paths and the real
+history do not show one.
+
+Where the cut-offs come from
+----------------------------
+``ROBUST_POSITIVE_SHARE``, ``LUCK_PERCENTILE`` and ``ROBUST_DSR`` are calibrated, not chosen by
+hand: on planted-truth markets (``benchmarks/planted.py``: GARCH-t markets with zero drift and
+edges known by construction; 96 cases with a real edge, 168 without), they are the cut-offs of
+the grid positive share 0.50-0.95 x luck percentile 70-100 x DSR 0.5-0.95 that call the most
+real edges ROBUST while calling at most 10 % of the no-edge strategies ROBUST, with diffbt's
+generator at its default settings (``python -m benchmarks.planted --seeds 0 1``; table and
+wall time in docs/verdict.md). There they call 54 % of the real edges ROBUST (83 % of those
+with a true Sharpe above 1) and 9 % of the no-edge strategies (leave-one-seed-out: 52 % and
+11 %). The percentile test is off (100): with paths that get the market right, a real edge's
+percentile is uniform, so any lower cut-off only throws away real edges. The PBO cut-offs are
+Bailey et al.'s conventions. Re-run the benchmark and re-calibrate when the generator changes.
 """
 
 from __future__ import annotations
@@ -36,17 +50,19 @@ from diffbt.metrics.returns import METRIC_NAMES, _per_bar_rf, compute, to_matrix
 
 __all__ = [
     "RobustnessReport",
+    "VerdictThresholds",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
     "pbo_cscv",
     "probabilistic_sharpe_ratio",
     "robustness",
+    "verdict_label",
 ]
 
-ROBUST_POSITIVE_SHARE = 0.75
+ROBUST_POSITIVE_SHARE = 0.65  # calibrated: module docstring, docs/verdict.md
 FRAGILE_POSITIVE_SHARE = 0.5
-ROBUST_DSR = 0.95
-LUCK_PERCENTILE = 90.0
+ROBUST_DSR = 0.8  # calibrated
+LUCK_PERCENTILE = 100.0  # calibrated
 ROBUST_PBO = 0.25
 FRAGILE_PBO = 0.5
 
@@ -280,6 +296,11 @@ class RobustnessReport:
     def __str__(self) -> str:
         return self.verdict
 
+    @property
+    def label(self) -> str:
+        """``"ROBUST"``, ``"MIXED"`` or ``"FRAGILE"``."""
+        return self.verdict.split(":", 1)[0]
+
 
 def _percentile_of(values: np.ndarray, x: float) -> float:
     """Percent of the finite values <= x (the "weak" percentile of score)."""
@@ -310,33 +331,89 @@ def _regime_table(metrics: pd.DataFrame, regimes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _verdict(s: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class VerdictThresholds:
+    """The cut-offs of the verdict (module docstring; defaults: the module constants).
+
+    Attributes
+    ----------
+    robust_positive_share : float
+        ROBUST needs Sharpe > 0 on at least this share of the synthetic paths.
+    robust_dsr : float
+        ROBUST needs the real result's DSR (PSR with one trial) at least this.
+    luck_percentile : float
+        A real Sharpe above this percentile of the synthetic ones is "likely luck" (not ROBUST).
+    robust_pbo : float
+        ROBUST needs the grid's PBO at most this (when a grid is given).
+    fragile_positive_share : float
+        FRAGILE when Sharpe > 0 on fewer than this share of the paths.
+    fragile_pbo : float
+        FRAGILE when the grid's PBO exceeds this.
+    """
+
+    robust_positive_share: float = ROBUST_POSITIVE_SHARE
+    robust_dsr: float = ROBUST_DSR
+    luck_percentile: float = LUCK_PERCENTILE
+    robust_pbo: float = ROBUST_PBO
+    fragile_positive_share: float = FRAGILE_POSITIVE_SHARE
+    fragile_pbo: float = FRAGILE_PBO
+
+
+def _checks(s: dict[str, Any], th: VerdictThresholds) -> tuple[str, list[str]]:
+    """(label, the ROBUST conditions that failed, in words)."""
+    pos = 1.0 - s["prob_sharpe_negative"]
+    pbo = s["pbo"]
+    failed = []
+    if not pos >= th.robust_positive_share:
+        failed.append(f"Sharpe > 0 on fewer than {th.robust_positive_share:.0%} of the paths")
+    if not math.isnan(s["real_sharpe"]):
+        name = "DSR" if s["n_trials"] > 1 else "PSR"
+        if not s["dsr"] >= th.robust_dsr:
+            failed.append(f"{name} below {th.robust_dsr:.2f}")
+        if s["real_sharpe_percentile"] > th.luck_percentile:
+            failed.append(f"real Sharpe above percentile {th.luck_percentile:.0f} of the paths")
+    if pbo is not None and not pbo <= th.robust_pbo:
+        failed.append(f"PBO above {th.robust_pbo:.2f}")
+    if pos < th.fragile_positive_share or (pbo is not None and pbo > th.fragile_pbo):
+        return "FRAGILE", failed
+    return ("ROBUST" if not failed else "MIXED"), failed
+
+
+def verdict_label(summary: dict[str, Any], thresholds: VerdictThresholds | None = None) -> str:
+    """``"ROBUST"``, ``"MIXED"`` or ``"FRAGILE"`` from a `RobustnessReport.summary`.
+
+    Parameters
+    ----------
+    summary : dict
+        Needs ``prob_sharpe_negative, real_sharpe, real_sharpe_percentile, dsr, n_trials,
+        pbo``.
+    thresholds : VerdictThresholds, optional
+        Default: the module's calibrated constants.
+    """
+    return _checks(summary, thresholds or VerdictThresholds())[0]
+
+
+def _verdict(s: dict[str, Any], th: VerdictThresholds) -> str:
     pos = 1.0 - s["prob_sharpe_negative"]
     parts = [f"Sharpe > 0 on {pos:.0%} of {s['n_paths']} synthetic paths"]
-    has_real = not math.isnan(s["real_sharpe"])
-    lucky = False
-    if has_real:
-        pct = s["real_sharpe_percentile"]
-        lucky = pct > LUCK_PERCENTILE
-        note = "likely luck" if lucky else "not luck"
-        parts.append(
-            f"real Sharpe {s['real_sharpe']:.2f} ranks at percentile {pct:.0f} of the paths "
-            f"({note})"
-        )
-        parts.append(f"DSR {s['dsr']:.2f}" if s["n_trials"] > 1 else f"PSR {s['psr']:.2f}")
-    pbo = s["pbo"]
-    if pbo is not None:
-        parts.append(f"PBO {pbo:.2f}")
-    if pos < FRAGILE_POSITIVE_SHARE or (pbo is not None and pbo > FRAGILE_PBO):
-        label = "FRAGILE"
-    elif (
-        pos >= ROBUST_POSITIVE_SHARE
-        and (not has_real or (s["dsr"] >= ROBUST_DSR and not lucky))
-        and (pbo is None or pbo <= ROBUST_PBO)
-    ):
-        label = "ROBUST"
-    else:
-        label = "MIXED"
+    if not math.isnan(s["real_sharpe"]):
+        sr, pct = s["real_sharpe"], s["real_sharpe_percentile"]
+        if not sr > 0:
+            parts.append(f"the real backtest lost (Sharpe {sr:.2f}, percentile {pct:.0f} of "
+                         "the paths)")
+        elif pct > th.luck_percentile:
+            parts.append(f"the real Sharpe {sr:.2f} beats {pct:.0f}% of the paths "
+                         "(likely luck)")
+        else:
+            parts.append(f"the real Sharpe {sr:.2f} ranks at percentile {pct:.0f} of the "
+                         "paths")
+        parts.append(f"DSR {s['dsr']:.2f} over {s['n_trials']} trials" if s["n_trials"] > 1
+                     else f"PSR {s['psr']:.2f}")
+    if s["pbo"] is not None:
+        parts.append(f"PBO {s['pbo']:.2f}")
+    label, failed = _checks(s, th)
+    if label == "MIXED":
+        parts.append("not skill: " + ", ".join(failed))
     return f"{label}: " + "; ".join(parts)
 
 
@@ -350,6 +427,7 @@ def robustness(
     grid_returns=None,
     pbo_splits: int = 16,
     rf: float = 0.0,
+    thresholds: VerdictThresholds | None = None,
 ) -> RobustnessReport:
     """Robustness statistics of a strategy over synthetic paths, and a one-line verdict.
 
@@ -376,6 +454,8 @@ def robustness(
         Number of CSCV blocks.
     rf : float
         Annual risk-free rate passed to :func:`~diffbt.metrics.returns.compute`.
+    thresholds : VerdictThresholds, optional
+        The verdict's cut-offs; default the module's calibrated constants.
 
     Returns
     -------
@@ -484,7 +564,7 @@ def robustness(
     return RobustnessReport(
         table=table,
         summary=summary,
-        verdict=_verdict(summary),
+        verdict=_verdict(summary, thresholds or VerdictThresholds()),
         by_regime=by_regime,
         metrics=metrics,
     )

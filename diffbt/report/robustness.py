@@ -1,7 +1,8 @@
 """Robustness report: one self-contained HTML page (PNGs embedded) plus the same PNG files.
 
-Sections, in order, with stable headings: "Verdict", "Equity fan chart", "Metric
-distributions", "Robustness table" and, when facts are given, "Stylized facts".
+Sections, in order, with stable headings: "Verdict" (with a note on how often the verdict is
+right on planted-truth markets, `PLANTED_RATES`), "Equity fan chart", "Metric distributions",
+"Robustness table" and, when facts are given, "Stylized facts".
 :func:`render_robustness` takes the already computed pieces; :func:`robustness_report` computes
 them from a backtest result with :mod:`diffbt.metrics`.
 """
@@ -24,13 +25,27 @@ from matplotlib.figure import Figure
 
 from diffbt.report.plots import DEFAULT_BANDS, facts_figure, fan_chart, metric_histograms
 
-__all__ = ["SECTIONS", "render_robustness", "robustness_report"]
+__all__ = ["PLANTED_RATES", "SECTIONS", "reliability_note", "render_robustness",
+           "robustness_report"]
 
 logger = logging.getLogger(__name__)
 
 #: Section headings of the page, in order ("Stylized facts" only when facts are given).
 SECTIONS: tuple[str, ...] = ("Verdict", "Equity fan chart", "Metric distributions",
                              "Robustness table", "Stylized facts")
+
+#: How often the verdict was right on planted-truth markets (GARCH-t, zero drift, edges known
+#: by construction), measured with ``python -m benchmarks.planted`` and published with the
+#: command in docs/verdict.md: per generator, the share of real edges called ROBUST
+#: (``detection``) and of strategies without an edge called ROBUST (``false_alarm``), with the
+#: verdict's calibrated cut-offs, and the number of cases behind each.
+PLANTED_RATES: dict[str, dict[str, float]] = {
+    "diffbt": {"detection": 52 / 96, "false_alarm": 15 / 168, "n_skill": 96, "n_luck": 168},
+    "bootstrap": {"detection": 63 / 96, "false_alarm": 0 / 168, "n_skill": 96, "n_luck": 168},
+}
+
+_GENERATOR_NAMES = {"diffbt": "diffbt's generator", "bootstrap": "the block bootstrap",
+                    "garch": "GARCH-t", "gbm": "GBM"}
 
 _HIST_COLUMNS = ("sharpe", "max_drawdown", "cagr")
 _DPI = 110
@@ -41,6 +56,7 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; mar
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
 p.meta { color: #666; font-size: 0.9em; margin-top: 0; }
+p.note { color: #444; font-size: 0.9em; }
 div.verdict { font-size: 1.1em; padding: 0.7em 1em; background: #f4f6f8;
               border-left: 4px solid #1f77b4; }
 img { max-width: 100%; height: auto; }
@@ -85,6 +101,21 @@ def _dict_html(d: Mapping[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
+def reliability_note(rates: Mapping[str, Mapping[str, float]] | None = None) -> str:
+    """One paragraph: how often this verdict is right on planted markets (`PLANTED_RATES`)."""
+    rates = PLANTED_RATES if rates is None else rates
+    parts = []
+    for gen, r in rates.items():
+        name = _GENERATOR_NAMES.get(gen, gen)
+        parts.append(f"with {name}, a real edge was called ROBUST in {r['detection']:.0%} of "
+                     f"{int(r['n_skill'])} cases and a strategy without one in "
+                     f"{r['false_alarm']:.0%} of {int(r['n_luck'])}")
+    return ("How often this test is right on planted markets like these (simulated markets "
+            "whose edge is known; docs/verdict.md, python -m benchmarks.planted): "
+            + "; ".join(parts) + ". Only ROBUST calls a strategy skill; MIXED means the "
+            "paths and the real history do not show it either way.")
+
+
 def _section(heading: str, body: str) -> str:
     anchor = heading.lower().replace(" ", "-")
     return f'<section id="{anchor}">\n<h2>{html.escape(heading)}</h2>\n{body}\n</section>'
@@ -123,6 +154,7 @@ def render_robustness(
     title: str = "diffbt robustness report",
     bands: Sequence[float] = DEFAULT_BANDS,
     hist_columns: Sequence[str] = _HIST_COLUMNS,
+    reliability: str | None = "",
 ) -> Path:
     """Write ``robustness.html`` and its PNGs from already computed pieces.
 
@@ -154,6 +186,9 @@ def render_robustness(
     title : str
     bands : fan-chart percentiles
     hist_columns : metrics shown as histograms (those missing from `metrics` are skipped)
+    reliability : str or None
+        Note under the verdict on how often it is right; ``""`` (default):
+        `reliability_note()`, None: no note.
 
     Returns
     -------
@@ -195,6 +230,9 @@ def render_robustness(
     meta = (f"{mat.shape[0]} synthetic paths ({n_failed} failed), {mat.shape[1]} steps"
             f"{'' if real_returns is not None else ', no real backtest'}; generated {stamp}")
     verdict_body = f'<div class="verdict">{html.escape(str(verdict))}</div>'
+    note = reliability_note() if reliability == "" else reliability
+    if note:
+        verdict_body += f'\n<p class="note">{html.escape(note)}</p>'
     if summary:
         verdict_body += "\n" + _dict_html(summary)
     parts = [

@@ -11,9 +11,9 @@ from diffbt.bench.suite import sampler_curve
 from diffbt.data import datasets
 from diffbt.generate.generator import MarketGenerator
 from diffbt.metrics.facts import FACTS, stylized_facts
+from tests.helpers import tiny
 
-TINY = dict(window=16, hidden=16, n_blocks=1, attention=False, steps=5, batch_size=32,
-            timesteps=20, calibrate=False, calibrate_paths=False)
+TINY = tiny(hidden=16, steps=5, batch_size=32)
 
 
 @pytest.fixture(scope="module")

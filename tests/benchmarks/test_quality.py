@@ -8,9 +8,9 @@ from benchmarks import quality as Q
 from diffbt.data import datasets
 from diffbt.data.market import Market
 from diffbt.generate.generator import MarketGenerator
+from tests.helpers import tiny
 
-TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=8, batch_size=32,
-            timesteps=100, calibrate=False, calibrate_paths=False)
+TINY = tiny(hidden=16, n_blocks=2, steps=8, batch_size=32, timesteps=100)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from diffbt.bt import (
     values_feeds,
 )
 from diffbt.data.market import Market
+from tests.helpers import tiny
 
 Q = (0.1, 0.5, 0.9)
 
@@ -180,7 +181,7 @@ def test_indicator_rejects_wrong_model_output_shape():
 
 
 # -- a fitted MarketGenerator on a plain backtrader feed, as a backtrader user writes it -----
-TINY = dict(window=16, hidden=16, n_blocks=1, steps=5, calibrate=False, calibrate_paths=False)
+TINY = tiny(hidden=16, steps=5, attention=True, batch_size=128, timesteps=1000)
 
 
 def _frame(index, seed: int) -> pd.DataFrame:

@@ -19,8 +19,9 @@ from diffbt.errors import DataError
 from diffbt.generate.generator import MarketGenerator
 from diffbt.workflows import check_fits_data
 from strategies import SmaCross
+from tests.helpers import tiny
 
-TINY = dict(window=16, hidden=16, n_blocks=1, steps=5, calibrate=False, calibrate_paths=False)
+TINY = tiny(hidden=16, steps=5, attention=True, batch_size=128, timesteps=1000)
 SMA = "strategies.sma_cross:SmaCross"
 
 pytestmark = pytest.mark.usefixtures("block_network")

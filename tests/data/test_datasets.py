@@ -77,3 +77,15 @@ def test_misspelt_dataset_suggests_the_closest_name():
     with pytest.raises(DataError) as info:
         datasets.load("ftse")
     assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_market_split_cuts_at_train_end_whatever_the_index_unit(unit):
+    from diffbt.data.market import Market
+
+    index = pd.bdate_range("2020-01-01", periods=10).as_unit(unit)
+    values = np.ones((10, 1, 5))
+    train, test = Market(values, index, ("a",)).split("2020-01-07")
+    assert train.index[-1] == pd.Timestamp("2020-01-07") and len(train) + len(test) == 10
+    aware = Market(values, index.tz_localize("UTC"), ("a",))
+    assert len(aware.split(pd.Timestamp("2020-01-07", tz="UTC"))[0]) == len(train)

@@ -19,6 +19,7 @@ from diffbt.generate.baselines import (
     MertonJumpDiffusion,
     garch_simulate,
 )
+from tests.helpers import market_from_returns
 
 ALL = [GBM, MertonJumpDiffusion, BlockBootstrap, GarchT]
 TRAIN_END = "2006-12-29"
@@ -32,16 +33,6 @@ def market() -> Market:
 @pytest.fixture(scope="module")
 def fitted(market):
     return {cls: cls().fit(market, train_end=TRAIN_END) for cls in ALL}
-
-
-def _market_from_returns(r: np.ndarray, start: str = "2000-01-03") -> Market:
-    """Valid OHLCV with the given close log returns (T, A); open = previous close."""
-    close = 100 * np.exp(np.vstack([np.zeros((1, r.shape[1])), np.cumsum(r, axis=0)]))
-    op = np.vstack([close[:1], close[:-1]])
-    v = np.stack([op, np.maximum(op, close) * 1.001, np.minimum(op, close) * 0.999, close,
-                  np.full_like(close, 1e6)], axis=-1)
-    idx = pd.bdate_range(start, periods=len(close))
-    return Market(v, idx, tuple(f"a{j}" for j in range(r.shape[1])))
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -163,7 +154,7 @@ def test_merton_recovers_known_jumps():
     diff = rng.multivariate_normal([2e-4, 1e-4], [[1e-4, 5e-5], [5e-5, 1e-4]], size=t)
     n = rng.poisson(0.01, size=(t, 2))
     r = diff + n * -0.08 + np.sqrt(n) * 0.015 * rng.standard_normal((t, 2))
-    p = MertonJumpDiffusion(threshold=4.0).fit(_market_from_returns(r)).params
+    p = MertonJumpDiffusion(threshold=4.0).fit(market_from_returns(r)).params
     np.testing.assert_allclose(p.lam, 0.01, rtol=0.15)
     np.testing.assert_allclose(p.jump_mean, -0.08, rtol=0.1)
     np.testing.assert_allclose(p.jump_std, 0.015, rtol=0.3)

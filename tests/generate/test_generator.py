@@ -17,9 +17,10 @@ from diffbt.generate.generator import MarketGenerator
 from diffbt.generate.state import DriftShift
 from diffbt.generate.volstate import VolState
 from diffbt.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tests.helpers import tiny
 
-TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=8, batch_size=32,
-            timesteps=100)
+TINY = tiny(hidden=16, n_blocks=2, steps=8, batch_size=32, timesteps=100, calibrate=True,
+            calibrate_paths=True)
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +333,7 @@ def test_label_matching_redraws_the_starting_state_of_fresh_paths(market, monkey
 def test_calibrate_drift_removes_a_drift_bias(market):
     """A network biased by +0.2 sd per bar drifts away; calibrate_drift brings the paths back
     to the training span's mean log return (the only input the calibration sees)."""
-    g = MarketGenerator(**TINY, calibrate_paths=False, calibrate=False).fit(
+    g = MarketGenerator(**tiny(calibrate_paths=False, calibrate=False)).fit(
         market, train_end="2008-12-31", seed=0)
     train = market.split("2008-12-31")[0]
     target = to_features(train.values)[:, :, 0].mean(axis=0)

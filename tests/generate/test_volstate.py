@@ -52,8 +52,8 @@ def test_volstate_initial_draws_the_bank_rows_of_the_regime_asked_for():
     bank = np.array([[0.1, 0.2], [-0.3, 0.0], [0.5, 0.5]])
     vs = VolState(halflife=4, var0=[1.0, 2.0], bank=bank, bank_regime=[0, 1, 1])
     var = vs.initial(np.array([0, 0, 0]), np.random.default_rng(0))
-    np.testing.assert_allclose(var, np.broadcast_to(np.array([1.0, 2.0]) * np.exp(0.2 * [1, 2]),
-                                                    (3, 2)))
+    expected = np.array([1.0, 2.0]) * np.exp(2 * np.array([0.1, 0.2]))  # bank row 0
+    np.testing.assert_allclose(var, np.broadcast_to(expected, (3, 2)))
     var1 = vs.initial(np.array([1] * 50), np.random.default_rng(1))
     logs = np.log(var1 / vs.var0) / 2
     assert {tuple(np.round(x, 6)) for x in logs} == {(-0.3, 0.0), (0.5, 0.5)}

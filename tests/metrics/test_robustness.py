@@ -171,8 +171,13 @@ def test_robustness_real_result_is_the_best():
     row = rep.table.set_index("metric").loc["sharpe"]
     assert row["real_percentile"] == 100.0
     assert rep.summary["real_sharpe_percentile"] == 100.0
-    assert "likely luck" in rep.verdict
+    assert "the real Sharpe" in rep.verdict and "ranks at percentile 100 of the paths" \
+        in rep.verdict
     assert not rep.verdict.startswith("ROBUST")
+    from diffbt.metrics.robustness import VerdictThresholds
+
+    strict = robustness(paths, real=real, thresholds=VerdictThresholds(luck_percentile=90.0))
+    assert "beats 100% of the paths (likely luck)" in strict.verdict
 
 
 def test_robustness_table_is_tidy_and_quantiles_match_numpy():
@@ -263,3 +268,61 @@ def test_robustness_leaves_failed_all_nan_paths_out():
     b = robustness(with_failed, real=good[0])
     assert b.summary["n_paths"] == a.summary["n_paths"] == 20
     pd.testing.assert_frame_equal(a.table, b.table)
+
+
+# ---------------------------------------------------------------------------------------------
+# verdict wording and cut-offs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_verdict_reads_a_losing_real_backtest_as_a_loss():
+    paths = _paths(10, 200, 252, 0.0015)  # the strategy wins on nearly every path
+    real = _paths(11, 1, 252, -0.002)[0]  # but lost on the real history
+    rep = robustness(paths, real=real)
+    assert rep.summary["real_sharpe"] < 0
+    assert "the real backtest lost (Sharpe" in rep.verdict
+    assert "luck" not in rep.verdict and "ranks at" not in rep.verdict
+    assert rep.label == "MIXED" and "not skill:" in rep.verdict
+
+
+def test_verdict_typical_real_result_ranks_among_the_paths():
+    paths = _paths(12, 300, 1000, 0.0015)
+    real = _paths(13, 1, 1000, 0.0015)[0]
+    rep = robustness(paths, real=real)
+    pct = rep.summary["real_sharpe_percentile"]
+    assert f"the real Sharpe {rep.summary['real_sharpe']:.2f} ranks at percentile {pct:.0f} " \
+        "of the paths" in rep.verdict
+    assert rep.label == "ROBUST" and "not skill" not in rep.verdict
+
+
+def test_verdict_label_follows_the_thresholds():
+    from diffbt.metrics.robustness import VerdictThresholds, verdict_label
+
+    paths = _paths(14, 200, 252, 0.0008)
+    real = _paths(15, 1, 252, 0.0015)[0]
+    rep = robustness(paths, real=real)
+    pos = 1 - rep.summary["prob_sharpe_negative"]
+    assert verdict_label(rep.summary) == rep.label
+    strict = VerdictThresholds(robust_positive_share=min(pos + 0.05, 1.0), robust_dsr=0.0,
+                               luck_percentile=100.0)
+    loose = VerdictThresholds(robust_positive_share=max(pos - 0.05, 0.5), robust_dsr=0.0,
+                              luck_percentile=100.0)
+    assert verdict_label(rep.summary, strict) == "MIXED"
+    assert verdict_label(rep.summary, loose) == "ROBUST"
+    rep2 = robustness(paths, real=real, thresholds=strict)
+    assert rep2.label == "MIXED"
+    assert f"Sharpe > 0 on fewer than {strict.robust_positive_share:.0%}" in rep2.verdict
+    # a real Sharpe ranked above the luck percentile is never ROBUST
+    lucky = VerdictThresholds(robust_positive_share=0.5, robust_dsr=0.0,
+                              luck_percentile=rep.summary["real_sharpe_percentile"] - 1)
+    assert verdict_label(rep.summary, lucky) == "MIXED"
+
+
+def test_verdict_cut_offs_are_documented_with_their_calibration():
+    import importlib
+
+    R = importlib.import_module("diffbt.metrics.robustness")  # the package's name is a function
+    doc = R.__doc__
+    assert f"{R.ROBUST_POSITIVE_SHARE:.0%}" in doc
+    assert f"{R.LUCK_PERCENTILE:g}" in doc and f"{R.ROBUST_DSR:g}" in doc
+    assert "docs/verdict.md" in doc and "benchmarks.planted" in doc

@@ -21,9 +21,9 @@ from diffbt.cli import cli
 from diffbt.data import datasets
 from diffbt.data.labels import parse_regime
 from diffbt.generate.generator import MarketGenerator
+from tests.helpers import tiny
 
-TINY = dict(window=16, hidden=8, n_blocks=1, attention=False, steps=2, batch_size=8,
-            timesteps=20)
+TINY = tiny(calibrate=True, calibrate_paths=True)
 FUZZ = settings(max_examples=30, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])

@@ -10,9 +10,10 @@ from diffbt.data import datasets
 from diffbt.generate.generator import MarketGenerator
 from diffbt.metrics.returns import compute
 from strategies import SmaCross
+from tests.helpers import tiny
 
-TINY = dict(window=16, hidden=16, n_blocks=2, attention=False, steps=4, batch_size=16,
-            timesteps=50)
+TINY = tiny(hidden=16, n_blocks=2, steps=4, batch_size=16, timesteps=50, calibrate=True,
+            calibrate_paths=True)
 
 
 def test_same_seed_same_paths_same_metrics_for_any_worker_count():

@@ -25,9 +25,9 @@ from diffbt.errors import DataError
 from diffbt.generate.generator import MarketGenerator
 from diffbt.generate.pathset import PathSet
 from diffbt.model.checkpoint import CheckpointError, load_checkpoint
+from tests.helpers import tiny
 
-TINY = dict(window=16, hidden=8, n_blocks=1, attention=False, steps=2, batch_size=8,
-            timesteps=20)
+TINY = tiny(calibrate=True, calibrate_paths=True)
 DAMAGE = settings(max_examples=40, deadline=None,
                   suppress_health_check=[HealthCheck.function_scoped_fixture,
                                          HealthCheck.too_slow])

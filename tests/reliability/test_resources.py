@@ -16,13 +16,12 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from diffbt.bench.memory import PeakMemory
 from diffbt.data.market import Market
 from diffbt.generate.generator import MarketGenerator
+from tests.helpers import random_walk, tiny
 
 N = 50                  # paths of the small run; the big run has 10 N
 LENGTH = 2520           # ten years of business days
@@ -37,8 +36,7 @@ MIB = 2**20
 # 9 N x 2520 x 5 x 5 x 8 bytes = 216 MiB at N = 50, and the whole 10 N file is 240 MiB.
 ALLOWANCE = 96 * MIB
 
-TINY = dict(window=64, hidden=8, n_blocks=1, attention=False, steps=5, batch_size=16,
-            timesteps=50, calibrate=False, max_tries=1)
+TINY = tiny(window=64, steps=5, batch_size=16, timesteps=50, calibrate_paths=True, max_tries=1)
 
 CHILD = textwrap.dedent("""
     import json, sys, time
@@ -93,14 +91,8 @@ CHILD = textwrap.dedent("""
 
 def _market(n: int = 400, seed: int = 0) -> Market:
     """Valid synthetic OHLCV for `ASSETS` correlated random walks."""
-    rng = np.random.default_rng(seed)
-    r = rng.normal(3e-4, 0.012, (n, ASSETS)) + rng.normal(0, 0.006, (n, 1))
-    close = 100 * np.exp(np.vstack([np.zeros((1, ASSETS)), np.cumsum(r, axis=0)]))
-    opn = np.vstack([close[:1], close[:-1]])
-    v = np.stack([opn, np.maximum(opn, close) * 1.002, np.minimum(opn, close) * 0.998, close,
-                  np.full_like(close, 1e6)], axis=-1)
-    return Market(v, pd.bdate_range("2000-01-03", periods=len(close)),
-                  tuple(f"a{j}" for j in range(ASSETS)))
+    return random_walk(n + 1, tuple(f"a{j}" for j in range(ASSETS)), seed=seed, vol=0.012,
+                       drift=3e-4, common=0.006, wick=0.002)
 
 
 def _run(stage: str, model, out, n: int) -> dict:

@@ -137,3 +137,34 @@ def test_robustness_report_accepts_a_given_report(tmp_path):
                                 verdict="ROBUST: hand-made", summary=None)
     html = robustness_report(res, out_dir=tmp_path, report=rep).read_text(encoding="utf-8")
     assert "ROBUST: hand-made" in html and _headings(html) == list(SECTIONS[:-1])
+
+
+def _verdict_section(html: str) -> str:
+    return html[html.index('<section id="verdict">'):html.index("</section>")]
+
+
+def test_verdict_section_states_how_often_the_test_is_right(tmp_path):
+    from pathlib import Path
+
+    from diffbt.report.robustness import PLANTED_RATES
+
+    r = _returns(n_paths=10)
+    html = render_robustness(r, out_dir=tmp_path / "a", **_pieces(r)).read_text()
+    verdict = _verdict_section(html)
+    doc = (Path(__file__).parents[2] / "docs" / "verdict.md").read_text(encoding="utf-8")
+    for rates in PLANTED_RATES.values():
+        text = (f"called ROBUST in {rates['detection']:.0%} of {int(rates['n_skill'])} cases "
+                f"and a strategy without one in {rates['false_alarm']:.0%} of "
+                f"{int(rates['n_luck'])}")
+        assert text in verdict
+        # the constants are the published table's numbers
+        assert f"{rates['detection']:.0%} ({round(rates['detection'] * rates['n_skill'])}/"\
+               f"{int(rates['n_skill'])})" in doc
+        assert f"{rates['false_alarm']:.0%} ({round(rates['false_alarm'] * rates['n_luck'])}/"\
+               f"{int(rates['n_luck'])})" in doc
+    assert "docs/verdict.md" in verdict and "benchmarks.planted" in verdict
+    none = render_robustness(r, out_dir=tmp_path / "b", reliability=None, **_pieces(r))
+    assert 'class="note"' not in _verdict_section(none.read_text())
+    own = render_robustness(r, out_dir=tmp_path / "c", reliability="right 9 times in 10 & co",
+                            **_pieces(r))
+    assert "right 9 times in 10 &amp; co" in _verdict_section(own.read_text())
