@@ -281,7 +281,6 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
     and the DSR's trial Sharpes (`n_trials` defaults to its number of combinations).
     """
     from diffbt.bt.runner import backtest_paths
-    from diffbt.metrics.returns import compute
     from diffbt.metrics.robustness import robustness
     from diffbt.report.robustness import robustness_report
     from diffbt.report.tearsheet import tearsheet_from_result
@@ -301,13 +300,10 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
                                           commission=commission)
     report = robustness(result, n_trials=n_trials, grid_returns=grid_real)
     files: dict[str, Path] = {}
-    ppy = result.periods_per_year
-    rows = compute(np.ascontiguousarray(result.returns), periods_per_year=ppy)
+    rows = report.metrics.copy()  # computed once, by `robustness`
     rows.index = [f"path_{i}" for i in range(result.n_paths)]
-    if result.real_returns is not None:
-        real_row = compute(np.ascontiguousarray(result.real_returns[None]), periods_per_year=ppy)
-        real_row.index = ["real"]
-        rows = pd.concat([real_row, rows])
+    if report.real_metrics is not None:
+        rows = pd.concat([report.real_metrics.to_frame("real").T, rows])
     rows.insert(0, "trades", np.concatenate(
         ([result.real_trades if result.real_trades is not None else -1]
          if result.real_returns is not None else [], result.trades)).astype(int))

@@ -285,6 +285,8 @@ class RobustnessReport:
         One row per regime label (when paths carry regime labels).
     metrics : DataFrame
         The per-path metrics the table was built from (``compute`` output).
+    real_metrics : Series or None
+        The same metrics of the real result (None without one).
     """
 
     table: pd.DataFrame
@@ -292,6 +294,7 @@ class RobustnessReport:
     verdict: str
     by_regime: pd.DataFrame | None = None
     metrics: pd.DataFrame = field(default=None, repr=False)  # type: ignore[assignment]
+    real_metrics: pd.Series | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return self.verdict
@@ -567,4 +570,5 @@ def robustness(
         verdict=_verdict(summary, thresholds or VerdictThresholds()),
         by_regime=by_regime,
         metrics=metrics,
+        real_metrics=real_row,
     )

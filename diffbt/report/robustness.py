@@ -17,13 +17,17 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from diffbt.report.plots import DEFAULT_BANDS, facts_figure, fan_chart, metric_histograms
+
+if TYPE_CHECKING:  # report/ reads results; only bt/ imports backtrader at run time
+    from diffbt.bt.runner import BacktestResult
+    from diffbt.metrics.robustness import RobustnessReport
 
 __all__ = ["PLANTED_RATES", "SECTIONS", "reliability_note", "render_robustness",
            "robustness_report"]
@@ -275,56 +279,45 @@ def render_robustness(
 
 
 def robustness_report(
-    result: Any,
+    result: BacktestResult,
     *,
     out_dir: str | Path = "reports",
     facts: Any = None,
     title: str = "diffbt robustness report",
-    report: Any = None,
+    report: RobustnessReport | None = None,
     rf: float = 0.0,
 ) -> Path:
-    """Compute metrics and the robustness verdict of a backtest result and write the report.
+    """Write the robustness report of a backtest result.
 
     Parameters
     ----------
-    result : backtest result
-        Needs ``returns`` (n_paths, n_steps), ``real_returns`` (or None), ``index`` and
-        ``periods_per_year``.
+    result : BacktestResult
+        From `diffbt.backtest_paths`.
     out_dir : folder for ``robustness.html`` and the PNGs
     facts : DataFrame or object with ``.table``, optional
         Stylized facts of real vs synthetic (pass it when the paths came from the generator).
     title : str
     report : RobustnessReport, optional
-        Anything with ``.table`` and ``.verdict`` (``.summary``, ``.by_regime`` and
-        ``.metrics`` used when present); default
-        ``diffbt.metrics.robustness.robustness(result, rf=rf)``.
+        Default ``diffbt.metrics.robustness.robustness(result, rf=rf)``; its per-path metrics
+        are drawn, not computed again.
     rf : float
-        Annual risk-free rate for the per-path metrics.
+        Annual risk-free rate for the per-path metrics (when `report` is not given).
 
     Returns
     -------
     Path
         The HTML page (see :func:`render_robustness`).
     """
-    from diffbt.metrics.returns import compute
-
-    ppy = getattr(result, "periods_per_year", 252) or 252
-    mat = np.asarray(result.returns, dtype=np.float64)
     if report is None:
         from diffbt.metrics.robustness import robustness
 
         report = robustness(result, rf=rf)
-    metrics = getattr(report, "metrics", None)
-    if not isinstance(metrics, pd.DataFrame) or len(metrics) != mat.shape[0]:
-        metrics = compute(mat, periods_per_year=ppy, rf=rf)
-    real = getattr(result, "real_returns", None)
-    real_metrics = None
-    if real is not None:
-        real = np.asarray(real, dtype=np.float64).ravel()
-        real_metrics = compute(real, periods_per_year=ppy, rf=rf).iloc[0]
+    mat = np.asarray(result.returns, dtype=np.float64)
+    real = None if result.real_returns is None else np.asarray(result.real_returns,
+                                                                dtype=np.float64).ravel()
     return render_robustness(
-        mat, metrics=metrics, table=report.table, verdict=report.verdict,
-        summary=getattr(report, "summary", None), real_returns=real, real_metrics=real_metrics,
-        by_regime=getattr(report, "by_regime", None), index=getattr(result, "index", None),
-        facts=facts, out_dir=out_dir, title=title,
+        mat, metrics=report.metrics, table=report.table, verdict=report.verdict,
+        summary=report.summary, real_returns=real, real_metrics=report.real_metrics,
+        by_regime=report.by_regime, index=result.index, facts=facts, out_dir=out_dir,
+        title=title,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import socket
 import types
@@ -133,8 +134,9 @@ def test_robustness_report_accepts_a_given_report(tmp_path):
     r = _returns(n_paths=8)
     res = types.SimpleNamespace(returns=r, real_returns=None, index=None, regimes=None,
                                 periods_per_year=252)
-    rep = types.SimpleNamespace(table=pd.DataFrame({"metric": ["sharpe"], "p50": [0.3]}),
-                                verdict="ROBUST: hand-made", summary=None)
+    from diffbt.metrics.robustness import robustness
+
+    rep = dataclasses.replace(robustness(res), verdict="ROBUST: hand-made")
     html = robustness_report(res, out_dir=tmp_path, report=rep).read_text(encoding="utf-8")
     assert "ROBUST: hand-made" in html and _headings(html) == list(SECTIONS[:-1])
 
