@@ -73,6 +73,7 @@ import pandas as pd
 
 from diffbt.data.features import from_features
 from diffbt.data.market import Market
+from diffbt.workflows import jsonable
 
 __all__ = [
     "MARKETS",
@@ -835,22 +836,10 @@ def markdown_table(table: pd.DataFrame, *, value: str = "rate") -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(_jsonable(payload), indent=1), encoding="utf-8")
+    tmp.write_text(json.dumps(jsonable(payload), indent=1), encoding="utf-8")
     tmp.replace(path)
 
 

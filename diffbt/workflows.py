@@ -201,11 +201,12 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
+    """`x` with numpy scalars as Python numbers, non-finite floats as None, keys as str."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -318,7 +319,7 @@ def backtest_and_report(strategy: type, paths: PathSet, *, real: Market | None,
     if report.by_regime is not None:
         payload["by_regime"] = report.by_regime.reset_index().to_dict(orient="records")
     files["robustness_json"] = atomic_write_text(
-        out / "robustness.json", json.dumps(_jsonable(payload), indent=2))
+        out / "robustness.json", json.dumps(jsonable(payload), indent=2))
     name = title or strategy.__name__
     if result.real_returns is not None and np.isfinite(result.returns).any():
         files["tearsheet"] = tearsheet_from_result(result, out=out / "tearsheet.html",
@@ -393,7 +394,7 @@ def evaluate_quality(real: Market, synthetic: PathSet | None, *, out_dir: str | 
     out = Path(out_dir)
     quality = {name: {fact: float(table.loc[fact, name]) for fact in table.index}
                for name in table.columns}
-    atomic_write_text(out / "quality.json", json.dumps(_jsonable(quality), indent=2))
+    atomic_write_text(out / "quality.json", json.dumps(jsonable(quality), indent=2))
     atomic_write_text(out / "quality.csv", table.to_csv(index_label="fact"))
     fig = quality_figure(table)
     fig.savefig(out / "quality.png", dpi=110, bbox_inches="tight")
@@ -469,5 +470,5 @@ def demo(out_dir: str | os.PathLike = "reports/demo", *, quick: bool = False, se
             say(f"{strat.__name__} ({label}): {o.verdict}")
     timings["backtest_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
-    atomic_write_text(out / "demo.json", json.dumps(_jsonable(results), indent=2))
+    atomic_write_text(out / "demo.json", json.dumps(jsonable(results), indent=2))
     return results

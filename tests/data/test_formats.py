@@ -11,6 +11,7 @@ import pytest
 
 from diffbt.data.io import load_market, read_ohlcv
 from diffbt.errors import DataError, DataRepairWarning
+from tests.helpers import EXPECTED_CLOSE, GOOD, HEADER, assert_located, load_error
 
 
 def _quiet_load(*args, **kw):
@@ -226,34 +227,6 @@ def test_load_market_says_when_a_csv_has_no_header(write):
 
 
 # -- timestamp and number formats ---------------------------------------------------------------
-HEADER = "date,open,high,low,close,volume\n"
-GOOD = """
-    date,open,high,low,close,volume
-    2024-01-01,10,11,9,10.5,100
-    2024-01-02,10.5,12,10,11,200
-    2024-01-03,11,11.5,10.5,11.2,150
-    2024-01-04,11.2,11.8,11,11.5,120
-    2024-01-05,11.5,12,11.1,11.9,130
-    """
-EXPECTED_CLOSE = [10.5, 11, 11.2, 11.5, 11.9]
-
-
-def _error(write, text, name="spy.csv", **kw) -> DataError:
-    path = write(name, text)
-    with pytest.raises(DataError) as info:
-        load_market(path, **kw)
-    return info.value
-
-
-def _located(err: DataError, *, file="spy.csv", column=None, row=None) -> None:
-    assert (err.file, err.column, err.row) == (file, column, row)
-    assert str(err).startswith(file)
-    if column is not None:
-        assert f"column {column!r}" in str(err)
-    if row is not None:
-        assert f"row {row}" in str(err)
-
-
 @pytest.mark.parametrize("scale", [1, 1000], ids=["seconds", "milliseconds"])
 def test_load_market_reads_unix_times_as_utc(write, scale):
     t0 = 1_704_067_200  # 2024-01-01 00:00 UTC
@@ -285,26 +258,26 @@ def test_load_market_rejects_unix_times_mixing_seconds_and_milliseconds(write):
         1704070800,10,11,9,10
         1704074400000,10,11,9,10
         """
-    err = _error(write, text)
-    _located(err, column="timestamp", row=4)
+    err = load_error(write, text)
+    assert_located(err, column="timestamp", row=4)
     assert "milliseconds" in str(err) and "seconds" in str(err)
 
 
 def test_load_market_rejects_an_unparseable_date(write):
-    err = _error(write, GOOD.replace("2024-01-04", "2024-01-4x"))
-    _located(err, column="date", row=5)
+    err = load_error(write, GOOD.replace("2024-01-04", "2024-01-4x"))
+    assert_located(err, column="date", row=5)
     assert "'2024-01-4x'" in str(err)
 
 
 def test_load_market_rejects_text_in_a_price_column(write):
-    err = _error(write, GOOD.replace("11.5,120", "n/a?,120"))
-    _located(err, column="close", row=5)
+    err = load_error(write, GOOD.replace("11.5,120", "n/a?,120"))
+    assert_located(err, column="close", row=5)
     assert "'n/a?'" in str(err)
 
 
 def test_load_market_says_which_row_lacks_the_utc_offset(write):
     text = GOOD.replace("2024-01-01,", "2024-01-01T00:00:00+01:00,")
     text = text.replace("2024-01-02,", "2024-01-02T00:00:00+02:00,")
-    err = _error(write, text)
-    _located(err, column="date", row=4)
+    err = load_error(write, text)
+    assert_located(err, column="date", row=4)
     assert "this row has none" in str(err)

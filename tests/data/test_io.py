@@ -11,36 +11,7 @@ import pytest
 import diffbt
 from diffbt.data.io import load_market, read_ohlcv
 from diffbt.errors import DataError, DataRepairWarning
-
-HEADER = "date,open,high,low,close,volume\n"
-GOOD = """
-    date,open,high,low,close,volume
-    2024-01-01,10,11,9,10.5,100
-    2024-01-02,10.5,12,10,11,200
-    2024-01-03,11,11.5,10.5,11.2,150
-    2024-01-04,11.2,11.8,11,11.5,120
-    2024-01-05,11.5,12,11.1,11.9,130
-    """
-EXPECTED_CLOSE = [10.5, 11, 11.2, 11.5, 11.9]
-
-
-def _error(write, text, name="spy.csv", **kw) -> DataError:
-    path = write(name, text)
-    with pytest.raises(DataError) as info:
-        load_market(path, **kw)
-    return info.value
-
-
-def _located(err: DataError, *, file="spy.csv", column=None, row=None) -> None:
-    assert err.file == file
-    assert err.column == column
-    assert err.row == row
-    text = str(err)
-    assert text.startswith(file)
-    if column is not None:
-        assert f"column {column!r}" in text
-    if row is not None:
-        assert f"row {row}" in text
+from tests.helpers import EXPECTED_CLOSE, GOOD, HEADER, assert_located, load_error
 
 
 # -- happy paths ------------------------------------------------------------------------------
@@ -121,7 +92,7 @@ def test_load_market_uses_adj_close_only_when_asked(write):
 def test_load_market_requires_adj_close_to_adjust_and_ignores_it_otherwise(write):
     text = GOOD.replace("volume", "volume,Adj Close").replace(",100", ",100,")  # empty adj
     assert load_market(write("spy.csv", text)).frame("spy")["close"].tolist()[0] == 10.5
-    err = _error(write, GOOD, adjust="close")
+    err = load_error(write, GOOD, adjust="close")
     assert err.column == "adj close" and err.file == "spy.csv"
 
 
@@ -240,31 +211,32 @@ def test_load_market_fills_gaps_only_when_asked(bars):
 
 # -- errors -----------------------------------------------------------------------------------
 def test_load_market_rejects_duplicate_timestamps_with_conflicting_values(write):
-    err = _error(write, GOOD.replace("2024-01-03,11,11.5", "2024-01-02,11,11.5"))
-    _located(err, column="open", row=4)
+    err = load_error(write, GOOD.replace("2024-01-03,11,11.5", "2024-01-02,11,11.5"))
+    assert_located(err, column="open", row=4)
     assert "conflicting" in str(err) and "row 3" in str(err)
 
 
 @pytest.mark.parametrize("cell", ["", "NaN", "inf"])
 def test_load_market_rejects_empty_nan_and_infinite_cells(write, cell):
-    err = _error(write, GOOD.replace("11.5,120", f"{cell},120"))
-    _located(err, column="close", row=5)
+    err = load_error(write, GOOD.replace("11.5,120", f"{cell},120"))
+    assert_located(err, column="close", row=5)
 
 
 def test_load_market_rejects_a_missing_timestamp(write):
-    _located(_error(write, GOOD.replace("2024-01-03", "")), column="date", row=4)
+    assert_located(load_error(write, GOOD.replace("2024-01-03", "")), column="date", row=4)
 
 
 @pytest.mark.parametrize("price", ["0", "-1"])
 def test_load_market_rejects_zero_or_negative_prices(write, price):
-    err = _error(write, GOOD.replace("2024-01-02,10.5,12,10,11", f"2024-01-02,10.5,12,{price},11"))
-    _located(err, column="low", row=3)
+    err = load_error(write, GOOD.replace("2024-01-02,10.5,12,10,11",
+                                         f"2024-01-02,10.5,12,{price},11"))
+    assert_located(err, column="low", row=3)
     assert "not positive" in str(err)
 
 
 def test_load_market_rejects_high_below_low(write):
-    err = _error(write, GOOD.replace("11,11.5,10.5,11.2", "11,10.4,10.5,11.2"))
-    _located(err, column="high", row=4)
+    err = load_error(write, GOOD.replace("11,11.5,10.5,11.2", "11,10.4,10.5,11.2"))
+    assert_located(err, column="high", row=4)
     assert "high 10.4 < low 10.5" in str(err)
 
 
@@ -273,21 +245,21 @@ def test_load_market_rejects_high_below_low(write):
     ("2024-01-03,10.4,11.5,10.5,11.2,150", "open"),
 ])
 def test_load_market_rejects_open_or_close_outside_the_bar(write, line, column):
-    err = _error(write, GOOD.replace("2024-01-03,11,11.5,10.5,11.2,150", line))
-    _located(err, column=column, row=4)
+    err = load_error(write, GOOD.replace("2024-01-03,11,11.5,10.5,11.2,150", line))
+    assert_located(err, column=column, row=4)
     assert "outside [low 10.5, high 11.5]" in str(err)
 
 
 def test_load_market_rejects_negative_volume(write):
-    _located(_error(write, GOOD.replace(",150", ",-150")), column="volume", row=4)
+    assert_located(load_error(write, GOOD.replace(",150", ",-150")), column="volume", row=4)
 
 
 def test_load_market_rejects_a_gap_in_a_247_calendar(bars, write):
     index = pd.date_range("2024-01-01", periods=24 * 8, freq="h").delete(50)
     path = write("btc.csv", "")
     bars(index).rename_axis("time").to_csv(path)
-    err = _error(write, path.read_text(), name="btc.csv")
-    _located(err, file="btc.csv", column="time", row=52)  # bar 50 (line 52) is missing
+    err = load_error(write, path.read_text(), name="btc.csv")
+    assert_located(err, file="btc.csv", column="time", row=52)  # bar 50 (line 52) is missing
     assert "gap" in str(err) and "2024-01-03 01:00:00" in str(err)
 
 
@@ -312,8 +284,8 @@ def test_load_market_rejects_a_long_gap_in_daily_business_data(bars):
 def test_load_market_rejects_out_of_order_rows(write):
     lines = textwrap.dedent(GOOD).strip().splitlines()
     lines[2], lines[3] = lines[3], lines[2]
-    err = _error(write, "\n".join(lines) + "\n")
-    _located(err, column="date", row=4)
+    err = load_error(write, "\n".join(lines) + "\n")
+    assert_located(err, column="date", row=4)
     assert "out of order" in str(err)
 
 
@@ -338,11 +310,11 @@ def test_load_market_rejects_assets_with_little_overlap(bars):
 
 
 def test_load_market_rejects_history_shorter_than_the_window(write):
-    err = _error(write, GOOD, window=8)
+    err = load_error(write, GOOD, window=8)
     assert err.file == "spy.csv"
     assert "only 5 common bars" in str(err) and "window=8" in str(err)
     assert len(load_market(write("spy.csv", GOOD), window=4)) == 5
-    assert "min_length=10" in str(_error(write, GOOD, min_length=10))
+    assert "min_length=10" in str(load_error(write, GOOD, min_length=10))
 
 
 def test_load_market_rejects_files_that_are_not_csv_or_parquet(write, tmp_path):
@@ -354,8 +326,8 @@ def test_load_market_rejects_files_that_are_not_csv_or_parquet(write, tmp_path):
     with pytest.raises(DataError, match="binary content") as info:
         load_market(tmp_path / "spy.dat")
     assert info.value.file == "spy.dat"
-    _located(_error(write, GOOD, name="spy.parquet"), file="spy.parquet")
-    err = _error(write, '{"open": [1]}', name="spy.json")
+    assert_located(load_error(write, GOOD, name="spy.parquet"), file="spy.parquet")
+    err = load_error(write, '{"open": [1]}', name="spy.json")
     assert err.file == "spy.json" and "not a CSV or parquet file (.json)" in str(err)
 
 
@@ -365,19 +337,19 @@ def test_load_market_rejects_files_that_are_not_csv_or_parquet(write, tmp_path):
     (HEADER, "no data rows"),
 ])
 def test_load_market_rejects_empty_files(write, text, match):
-    err = _error(write, text)
+    err = load_error(write, text)
     assert err.file == "spy.csv" and match in str(err)
 
 
 def test_load_market_rejects_missing_files_and_columns(write, tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_market(tmp_path / "nope.csv")
-    err = _error(write, GOOD.replace("high", "hi"))
+    err = load_error(write, GOOD.replace("high", "hi"))
     assert "no ['high'] column" in str(err) and err.file == "spy.csv"
 
 
 def test_load_market_rejects_a_ragged_csv_line(write):
-    err = _error(write, GOOD.replace("11.2,150", "11.2,150,7"))
+    err = load_error(write, GOOD.replace("11.2,150", "11.2,150,7"))
     assert err.file == "spy.csv" and err.row == 4
 
 
@@ -429,8 +401,8 @@ def test_load_market_converts_intraday_bars_with_mixed_offsets_to_utc(write, bar
     ("2024-01-03,11,11.5,10.5,11.2,1e30", "volume"),
 ])
 def test_load_market_rejects_values_beyond_the_supported_range(write, line, column):
-    err = _error(write, GOOD.replace("2024-01-03,11,11.5,10.5,11.2,150", line))
-    _located(err, column=column, row=4)
+    err = load_error(write, GOOD.replace("2024-01-03,11,11.5,10.5,11.2,150", line))
+    assert_located(err, column=column, row=4)
     assert ("1e-12 .. 1e+12" if column != "volume" else "1e+18") in str(err)
 
 
