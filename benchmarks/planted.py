@@ -951,6 +951,9 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"market names (default all: {[m.name for m in MARKETS]})")
     ap.add_argument("--generators", nargs="+", default=None,
                     help="subset of diffbt bootstrap garch gbm oracle (default all)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="diffbt settings of a variant, judged as generator 'diffbt[KEY=VALUE...]' "
+                         "(JSON values: --set window=128 overlap=32)")
     ap.add_argument("--train-years", type=int, default=None)
     ap.add_argument("--test-years", type=int, default=None)
     ap.add_argument("--n-paths", type=int, default=None)
@@ -997,6 +1000,10 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown markets {unknown}; choose from {sorted(known)}")
         markets = tuple(known[m] for m in args.markets)
     gens = default_generators(quick=quick)
+    if args.set:
+        variant = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+        name = "diffbt[" + ",".join(args.set) + "]"
+        gens[name] = diffbt_fit(**{**(TINY_DIFFBT if quick else {}), **variant})
     if args.generators:
         unknown = sorted(set(args.generators) - set(gens))
         if unknown:
