@@ -980,7 +980,9 @@ def main(argv: list[str] | None = None) -> int:
         cases, runs = [], []
         for path in args.from_json:
             payload = json.loads(path.read_text(encoding="utf-8"))
-            cases += payload["cases"]
+            cases += [c for c in payload["cases"]
+                      if (args.seeds is None or c["seed"] in args.seeds)
+                      and (args.generators is None or c["generator"] in args.generators)]
             runs.append(f"`{payload['command']}` ({len(payload['cases'])} cases, "
                         f"{payload['wall_s']:.0f} s)")
         md, _ = summarize(cases, max_false_alarm=args.max_false_alarm, thresholds=given)
