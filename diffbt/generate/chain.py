@@ -73,11 +73,6 @@ class DrawSpec:
             return self.regime_ids
         return self.regime_schedule[min(window, len(self.regime_schedule) - 1)]
 
-    @property
-    def conditioned(self) -> bool:
-        return self.jumps is not None or bool((self.regime_ids >= 0).any()) or (
-            self.regime_schedule is not None)
-
 
 def regime_ids(state: GeneratorState, regime: str | None, n: int,
                rng: np.random.Generator) -> np.ndarray:
