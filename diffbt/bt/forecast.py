@@ -12,10 +12,14 @@ whose row t holds the quantiles of ``close[t + horizon]`` (price units) computed
 `check_no_lookahead` tests it for any model by changing every bar after t and requiring rows
 ``<= t`` to stay bit-for-bit equal.
 
-`ForecastInterval` calls `forecast_series` once per feed, at indicator creation, on the
-feed's complete preloaded bars (backtrader preloads feeds before it builds strategies, the
-default ``preload=True``), then serves row t as the line value at bar t, a pure index mapping.
-Calling the model bar by bar inside ``next()`` would cost one model call per bar instead.
+`ForecastInterval` calls `forecast_series` once per feed, on the feed's complete preloaded
+bars (backtrader preloads feeds before it builds strategies, the default ``preload=True``),
+then serves row t as the line value at bar t, a pure index mapping. Calling the model bar by
+bar inside ``next()`` would cost one model call per bar instead. A model that also has
+``forecast_table(market, requests, *, quantiles, n_samples, seed)`` (`MarketGenerator` does)
+serves all of a strategy's indicators on the same feeds and sampling settings (several
+horizons, several of its assets) from one set of sampled futures: the indicators register
+when they are created and the first one used computes them all.
 Without preload, compute the lines beforehand with `forecast_lines` and put them on the feed
 (`diffbt.bt.feeds.ForecastData` / ``extra=``); ``ForecastInterval(data)`` without a model then
 reads the feed's ``lo mid hi`` lines.
@@ -23,7 +27,9 @@ reads the feed's ``lo mid hi`` lines.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import backtrader as bt
@@ -66,17 +72,27 @@ def forecast_interval(model: Forecaster, market: Market, *, asset: str | None = 
     ValueError
         Bad horizon/quantiles, or the model returned the wrong shape.
     """
+    quantiles = _check_quantiles(horizon, quantiles)
+    asset = market.assets[0] if asset is None else asset
+    if asset not in market.assets:
+        raise ValueError(f"asset {asset!r} not in the market's assets {list(market.assets)}")
+    out = model.forecast_series(market, horizon=int(horizon), quantiles=quantiles, asset=asset,
+                                n_samples=n_samples, seed=seed)
+    return _checked(model, out, market, quantiles)
+
+
+def _check_quantiles(horizon: int, quantiles: Sequence[float]) -> tuple[float, ...]:
     quantiles = tuple(float(q) for q in quantiles)
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
     if not quantiles or any(not 0.0 < q < 1.0 for q in quantiles) or list(quantiles) != sorted(
             quantiles):
         raise ValueError(f"quantiles must be increasing, in (0, 1), got {quantiles}")
-    asset = market.assets[0] if asset is None else asset
-    if asset not in market.assets:
-        raise ValueError(f"asset {asset!r} not in the market's assets {list(market.assets)}")
-    out = model.forecast_series(market, horizon=int(horizon), quantiles=quantiles, asset=asset,
-                                n_samples=n_samples, seed=seed)
+    return quantiles
+
+
+def _checked(model: object, out: object, market: Market,
+             quantiles: tuple[float, ...]) -> np.ndarray:
     out = np.asarray(out, dtype=np.float64)
     if out.shape != (len(market), len(quantiles)):
         raise ValueError(f"{type(model).__name__}.forecast_series returned shape {out.shape}, "
@@ -176,6 +192,33 @@ class EmpiricalQuantileForecaster:
 
 
 # -- the indicator ---------------------------------------------------------------------------
+@dataclass
+class _Group:
+    """The ``(asset, horizon)`` pairs asked of one model on one market, and their answer."""
+
+    requests: list[tuple[str, int]] = field(default_factory=list)
+    results: dict[tuple[str, int], np.ndarray] | None = None
+
+
+# attribute of the indicators' owner (the strategy) holding its groups
+_GROUPS = "_diffbt_forecast_groups"
+
+
+def _groups(owner: object) -> dict:
+    groups = owner.__dict__.get(_GROUPS)
+    if groups is None:
+        groups = owner.__dict__[_GROUPS] = {}
+    return groups
+
+
+def _fingerprint(market: Market) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(market.values).tobytes())
+    h.update(np.asarray(market.index.asi8).tobytes())
+    h.update("\0".join(map(str, market.assets)).encode())
+    return h.hexdigest()
+
+
 class ForecastInterval(bt.Indicator):
     """Forecast quantiles of the close `horizon` bars ahead: lines ``lo mid hi``.
 
@@ -195,8 +238,9 @@ class ForecastInterval(bt.Indicator):
         feeds of those names.
     n_samples, seed : passed to the model.
 
-    All forecasts are computed in one batched call when the indicator is created, which needs
-    preloaded feeds (backtrader's default).
+    All forecasts are computed in one batched call, shared with the strategy's other
+    `ForecastInterval` indicators on the same model, feeds, `n_samples` and `seed` when the
+    model has ``forecast_table``; it needs preloaded feeds (backtrader's default).
     """
 
     lines = ("lo", "mid", "hi")
@@ -227,11 +271,17 @@ class ForecastInterval(bt.Indicator):
         if not same_bar_spacing(freq, market.freq):
             raise ValueError(f"the model was fitted on {spacing_name(freq)} bars but the feed "
                              f"{self._feed_name()} has {spacing_name(market.freq)} bars")
-        self._values = forecast_interval(
-            self.p.model, market, asset=asset if asset in market.assets else None,
-            horizon=self.p.horizon, quantiles=self.p.quantiles, n_samples=self.p.n_samples,
-            seed=self.p.seed)
-        self._cols = [self._values[:, k].tolist() for k in range(3)]
+        quantiles = _check_quantiles(self.p.horizon, self.p.quantiles)
+        self._request = (market, asset if asset in market.assets else market.assets[0],
+                         int(self.p.horizon), quantiles)
+        self._group = None
+        if hasattr(self.p.model, "forecast_table"):
+            # indicators on one model, feeds and sampling settings share one set of futures
+            key = (id(self.p.model), _fingerprint(market), self.p.n_samples, self.p.seed,
+                   quantiles)
+            self._group = _groups(self._owner).setdefault(key, _Group())
+            self._group.requests.append(self._request[1:3])
+        self._cols = None
 
     def _known(self) -> tuple[str, ...] | None:
         known = getattr(self.p.model, "assets", None)
@@ -282,12 +332,33 @@ class ForecastInterval(bt.Indicator):
             market = Market(market.values, market.index, names)
         return market
 
+    def _compute(self) -> list[list[float]]:
+        """The three quantile columns, computed on first use (after every indicator of the
+        strategy has been created, so that those sharing a model are served together)."""
+        if self._cols is None:
+            market, asset, horizon, quantiles = self._request
+            group = self._group
+            if group is None:
+                values = forecast_interval(self.p.model, market, asset=asset, horizon=horizon,
+                                           quantiles=quantiles, n_samples=self.p.n_samples,
+                                           seed=self.p.seed)
+            else:
+                if group.results is None:
+                    group.results = self.p.model.forecast_table(
+                        market, group.requests, quantiles=quantiles,
+                        n_samples=self.p.n_samples, seed=self.p.seed)
+                values = _checked(self.p.model, group.results[(asset, horizon)], market,
+                                  quantiles)
+            self._values = values
+            self._cols = [values[:, k].tolist() for k in range(3)]
+        return self._cols
+
     def _set(self, i: int) -> None:
         if self._from_feed:
             d = self.data.lines
             self.lines.lo[0], self.lines.mid[0], self.lines.hi[0] = d.lo[0], d.mid[0], d.hi[0]
             return
-        lo, mid, hi = self._cols
+        lo, mid, hi = self._compute()
         self.lines.lo[0], self.lines.mid[0], self.lines.hi[0] = lo[i], mid[i], hi[i]
 
     def prenext(self) -> None:
@@ -304,7 +375,7 @@ class ForecastInterval(bt.Indicator):
             d = self.data.lines
             cols = (d.lo.array, d.mid.array, d.hi.array)
         else:
-            cols = self._cols
+            cols = self._compute()
         for k, col in enumerate(cols):
             arr = self.lines[k].array
             for i in range(start, end):

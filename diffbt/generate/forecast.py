@@ -18,7 +18,7 @@ from diffbt.errors import DataError
 from diffbt.generate.chain import Chain, DrawSpec, torch_generator
 
 __all__ = ["check_forecast_args", "context_features", "forecast_quantiles",
-           "forecast_series", "widen"]
+           "forecast_series", "forecast_table", "widen"]
 
 
 def context_features(chain: Chain, market: Market) -> np.ndarray:
@@ -88,22 +88,44 @@ def forecast_series(chain: Chain, market: Market, *, horizon: int, quantiles: Se
                     batch_size: int, sampler: str, sampler_steps: int | None) -> np.ndarray:
     """Quantiles of ``close[t + horizon]`` for every bar t, from bars <= t only (see
     `MarketGenerator.forecast_series`)."""
-    q = check_forecast_args(horizon, n_samples, quantiles)
     assets = chain.state.assets
     asset = assets[0] if asset is None else asset
-    if asset not in assets:
-        raise ValueError(f"asset {asset!r} is not one the model was trained on: "
-                         f"{list(assets)}")
-    j = assets.index(asset)
+    out = forecast_table(chain, market, [(asset, horizon)], quantiles=quantiles,
+                         n_samples=n_samples, seed=seed, every=every, batch_size=batch_size,
+                         sampler=sampler, sampler_steps=sampler_steps)
+    return out[(asset, horizon)]
+
+
+def forecast_table(chain: Chain, market: Market, requests: Sequence[tuple[str, int]], *,
+                   quantiles: Sequence[float], n_samples: int, seed: int | None, every: int,
+                   batch_size: int, sampler: str, sampler_steps: int | None
+                   ) -> dict[tuple[str, int], np.ndarray]:
+    """`forecast_series` for several ``(asset, horizon)`` pairs from one set of futures.
+
+    The futures are sampled once, as long as the longest horizon, for all assets at once;
+    each pair reads its cumulative return from them. Returns ``{(asset, horizon): array
+    (len(market), len(quantiles))}``.
+    """
+    assets = chain.state.assets
+    requests = list(dict.fromkeys((str(a), int(h)) for a, h in requests))
+    if not requests:
+        raise ValueError("no (asset, horizon) to forecast")
+    for a, h in requests:
+        q = check_forecast_args(h, n_samples, quantiles)
+        if a not in assets:
+            raise ValueError(f"asset {a!r} is not one the model was trained on: "
+                             f"{list(assets)}")
+    horizon = max(h for _, h in requests)
     overlap = chain.config.context_bars
     feats = context_features(chain, market)  # row i = bar i + 1
     vol = chain.state.vol
     series = None if vol is None else vol.series(feats[..., RET])
-    closes = market.select(assets).values[:, j, 3]
-    out = np.full((len(market), len(q)), np.nan)
+    closes = market.select(assets).values[:, :, 3]
+    out = {r: np.full((len(market), len(q)), np.nan) for r in requests}
     bars = np.arange(overlap, len(market), every)  # bar t needs features t-overlap+1..t
     if len(bars) == 0:
         return out
+    cols = [(r, assets.index(r[0]), r[1]) for r in requests]
     gen = torch_generator(seed, chain.device)
     per = max(1, batch_size // n_samples)
     for s in range(0, len(bars), per):
@@ -113,7 +135,8 @@ def forecast_series(chain: Chain, market: Market, *, horizon: int, quantiles: Se
         var = None if series is None else np.repeat(series[tb - overlap], n_samples, axis=0)
         spec = DrawSpec.unconditioned(len(ctx), sampler=sampler, sampler_steps=sampler_steps)
         new = chain.extend(len(ctx), horizon, spec, context=ctx, var=var, generator=gen)
-        ret = new[..., j, RET].sum(axis=1)  # log return t -> t+h
-        ret = widen(chain, ret.reshape(len(tb), n_samples), horizon, axis=1)
-        out[tb] = closes[tb, None] * np.exp(np.quantile(ret, q, axis=1).T)
+        cum = np.cumsum(new[..., RET], axis=1)  # (n, horizon, A): log return t -> t+h
+        for r, j, h in cols:
+            ret = widen(chain, cum[:, h - 1, j].reshape(len(tb), n_samples), h, axis=1)
+            out[r][tb] = closes[tb, j, None] * np.exp(np.quantile(ret, q, axis=1).T)
     return out

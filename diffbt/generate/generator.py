@@ -451,6 +451,28 @@ class MarketGenerator:
                                   batch_size=batch_size, sampler=sampler,
                                   sampler_steps=sampler_steps)
 
+    def forecast_table(self, market: Market, requests: Sequence[tuple[str, int]], *,
+                       quantiles: Sequence[float] = (0.05, 0.5, 0.95), n_samples: int = 100,
+                       seed: int | None = 0, every: int = 1, batch_size: int = 4096,
+                       sampler: str = "dpm", sampler_steps: int | None = 20
+                       ) -> dict[tuple[str, int], np.ndarray]:
+        """`forecast_series` for several ``(asset, horizon)`` pairs at the cost of one.
+
+        The futures are sampled once, as long as the longest horizon, for all of the model's
+        assets; every pair reads its quantiles from them. `ForecastInterval` indicators that
+        share a model and its feeds are served this way.
+
+        Returns
+        -------
+        dict
+            ``{(asset, horizon): ndarray (len(market), len(quantiles))}``.
+        """
+        self._check_sampler(sampler, sampler_steps)
+        return fc.forecast_table(self._chain(), market, requests, quantiles=quantiles,
+                                 n_samples=n_samples, seed=seed, every=every,
+                                 batch_size=batch_size, sampler=sampler,
+                                 sampler_steps=sampler_steps)
+
     # -- files -------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model to exactly `path` (safetensors weights + JSON meta, no pickle)."""

@@ -260,3 +260,87 @@ def test_a_multi_asset_model_needs_a_feed_for_each_of_its_assets(fitted):
 def test_a_model_of_another_bar_spacing_is_refused(fitted):
     with pytest.raises(ValueError, match="fitted on 1-hour bars but the feed .* has 1-day bars"):
         _run_user(fitted["hourly"], fitted["df"])
+
+
+class TableModel(TwoAssetModel):
+    """`TwoAssetModel` that also answers several (asset, horizon) pairs in one call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[tuple[str, int]]] = []
+
+    def forecast_table(self, market, requests, *, quantiles, n_samples, seed):
+        self.tables.append(list(requests))
+        return {(a, h): self.forecast_series(market, horizon=h, quantiles=quantiles, asset=a,
+                                             n_samples=n_samples, seed=seed) * h
+                for a, h in requests}
+
+
+class _Horizons(bt.Strategy):
+    """Several ForecastIntervals on one model: two horizons on feed a, one on feed b."""
+
+    params = (("model", None), ("n_samples", 8))
+
+    def __init__(self) -> None:
+        a, b = self.getdatabyname("a"), self.getdatabyname("b")
+        kw = dict(model=self.p.model, quantiles=Q, n_samples=self.p.n_samples)
+        self.fc = {("a", 2): ForecastInterval(a, horizon=2, **kw),
+                   ("a", 6): ForecastInterval(a, horizon=6, **kw),
+                   ("b", 2): ForecastInterval(b, horizon=2, **kw)}
+        self.rows = {k: [] for k in self.fc}
+
+    def next(self) -> None:
+        for k, fc in self.fc.items():
+            self.rows[k].append([fc.lo[0], fc.mid[0], fc.hi[0]])
+
+
+def _run_horizons(model, market, **params):
+    cerebro = bt.Cerebro(stdstats=False)
+    for f in market_feeds(market):
+        cerebro.adddata(f, name=f._name)
+    cerebro.addstrategy(_Horizons, model=model, **params)
+    strat = cerebro.run()[0]
+    return {k: np.array(v) for k, v in strat.rows.items()}
+
+
+def test_indicators_sharing_a_model_are_served_by_one_table_call():
+    m = _market()
+    model = TableModel()
+    served = _run_horizons(model, m)
+    assert model.tables == [[("a", 2), ("a", 6), ("b", 2)]]
+    for (a, h), rows in served.items():
+        want = TableModel().forecast_series(m, horizon=h, quantiles=Q, asset=a, n_samples=8,
+                                            seed=0) * h
+        np.testing.assert_array_equal(rows, want[-len(rows):])
+
+
+def test_indicators_with_other_sampling_settings_are_not_shared():
+    class Two(bt.Strategy):
+        params = (("model", None),)
+
+        def __init__(self) -> None:
+            model = self.p.model
+            self.x = ForecastInterval(self.datas[0], model=model, horizon=2, n_samples=8)
+            self.y = ForecastInterval(self.datas[0], model=model, horizon=2, n_samples=9)
+
+    model = TableModel()
+    cerebro = bt.Cerebro(stdstats=False)
+    for f in market_feeds(_market()):
+        cerebro.adddata(f, name=f._name)
+    cerebro.addstrategy(Two, model=model)
+    cerebro.run()
+    assert model.tables == [[("a", 2)], [("a", 2)]]
+
+
+def test_a_generator_serves_several_horizons_and_assets_from_one_sampling(fitted):
+    gen, df = fitted["pair"], fitted["df"]
+    m = Market(np.stack([df.to_numpy(), df.to_numpy() * 1.5], axis=1), df.index, ("a", "b"))
+    served = _run_horizons(gen, m)
+    for (a, h), rows in served.items():
+        # the futures are one window long, so each pair equals its own sampling exactly
+        want = gen.forecast_series(m, horizon=h, quantiles=Q, asset=a, n_samples=8, seed=0)
+        np.testing.assert_array_equal(rows, want[-len(rows):])
+        assert np.isfinite(rows[-100:]).all()
+    lo, hi = served[("a", 2)][-100:, 2] - served[("a", 2)][-100:, 0], \
+        served[("a", 6)][-100:, 2] - served[("a", 6)][-100:, 0]
+    assert np.median(hi) > np.median(lo)  # six bars ahead are wider than two
