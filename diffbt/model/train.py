@@ -56,6 +56,11 @@ class TrainConfig:
         Probability that a window's labels (regime, jumps) are replaced by null.
     context_prob : float
         Probability that a window reveals a random prefix (length uniform in ``[0, L)``).
+    context_noise : float
+        Largest standard deviation of Gaussian noise added to a revealed prefix (each
+        window's level uniform in ``[0, context_noise]``, in the units of the data), so that
+        the network learns to continue contexts it cannot recognise exactly, as generated
+        ones are (0 = clean prefixes).
     keep_best : bool
         Return the EMA weights of the validation with the lowest loss (early stopping)
         instead of the last ones; needs validation data.
@@ -76,6 +81,7 @@ class TrainConfig:
     val_windows: int = 1024
     cond_dropout: float = 0.1
     context_prob: float = 0.5
+    context_noise: float = 0.0
     keep_best: bool = False
     seed: int = 0
 
@@ -93,7 +99,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
-        for name in ("weight_decay", "grad_clip"):
+        for name in ("weight_decay", "grad_clip", "context_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -212,7 +218,12 @@ class Trainer:
             length = x0.shape[2]
             use = torch.rand(b, generator=g, device=dev) < cfg.context_prob
             k = torch.randint(0, length, (b,), generator=g, device=dev)
-            cond["context"] = x0
+            context = x0
+            if cfg.context_noise > 0:
+                level = cfg.context_noise * torch.rand(b, 1, 1, generator=g, device=dev)
+                context = x0 + level * torch.randn(x0.shape, generator=g, device=dev,
+                                                   dtype=x0.dtype)
+            cond["context"] = context
             cond["context_mask"] = prefix_mask(b, length, torch.where(use, k, 0), device=dev)
         return x0, cond
 

@@ -189,3 +189,34 @@ def test_keep_best_returns_the_ema_of_the_lowest_validation_loss_and_survives_re
     for a, b in zip(res.ema.state_dict().values(), res2.ema.state_dict().values(),
                     strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.5])
+def test_context_noise_blurs_the_prefix_the_network_sees(noise):
+    """Every training window is the same pattern, so what the network is shown as a revealed
+    prefix minus the pattern is exactly the added noise: none without `context_noise`,
+    per-window levels spread over [0, context_noise] with it."""
+    pattern = torch.sin(torch.linspace(0, 6, 16)).expand(2, 16)
+    data = pattern.expand(64, 2, 16).contiguous()
+    seen = []
+
+    def spy(_module, args):
+        cond = args[2]
+        if cond and "context_mask" in cond:
+            seen.append((cond["context"] - pattern, cond["context_mask"]))
+
+    net = GaussianDiffusion(replace(CFG, n_regimes=0, jumps=False), seed=0)
+    net.model.register_forward_pre_hook(spy)
+    train(net, data, config=TrainConfig(steps=4, batch_size=64, warmup=1, val_every=0,
+                                        ckpt_every=0, context_prob=1.0, context_noise=noise))
+    diff = torch.cat([d for d, _ in seen])
+    mask = torch.cat([m for _, m in seen])
+    level = torch.stack([diff[i][:, mask[i]].std() for i in range(len(diff))
+                         if mask[i].sum() >= 8])
+    if noise == 0.0:
+        assert diff.abs().max() == 0.0
+    else:
+        assert level.max() < 1.5 * noise and level.min() < 0.2 * noise
+        assert level.median() == pytest.approx(noise / 2, rel=0.25)
+    with pytest.raises(ValueError, match="context_noise"):
+        TrainConfig(context_noise=-0.1)
