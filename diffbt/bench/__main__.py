@@ -1,7 +1,7 @@
 """``python -m diffbt.bench NAME [args]``: run one benchmark of this machine by name.
 
-Names: metrics, runner, model, headline, suite (the last is `diffbt bench`). The research
-benchmarks (Stocks scores, quality tables, baselines' facts, GPU run) live in the
+Names: metrics, runner, model, headline, forecast, suite (the last is `diffbt bench`). The
+research benchmarks (Stocks scores, quality tables, baselines' facts, GPU run) live in the
 ``benchmarks/`` folder of a checkout: ``python -m benchmarks.stocks ...``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("metrics", "runner", "model", "headline", "suite")
+NAMES = ("metrics", "runner", "model", "headline", "forecast", "suite")
 RESEARCH = ("stocks", "quality", "facts", "gpu")
 
 

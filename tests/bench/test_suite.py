@@ -55,5 +55,5 @@ def test_unknown_benchmark_prints_usage(capsys):
     with pytest.raises(SystemExit) as exc:
         bench_main(["nope"])
     assert exc.value.code == 2
-    assert "usage: python -m diffbt.bench {metrics,runner,model,headline,suite}" in \
+    assert "usage: python -m diffbt.bench {metrics,runner,model,headline,forecast,suite}" in \
         capsys.readouterr().err
