@@ -71,6 +71,9 @@ def calibrate_state(chain: Chain, *, n_paths: int = 96, windows: int = 24, skip:
     vol = chain.state.vol
     if vol is None:
         raise ValueError("calibrate_state needs a model with the volatility state")
+    if vol.per_bar:
+        raise ValueError("a model with the GARCH volatility filter rebuilds volatility bar "
+                         "by bar and has no feedback gain to calibrate")
     c = chain.config
     w, step = c.window, c.window - c.context_bars
     target = vol.bank.mean(axis=0)  # mean log rho of training windows

@@ -141,14 +141,24 @@ class Chain:
         n, st = len(ids), self.state
         shape = (n, st.n_assets * N_FEATURES, self.config.window)
         rho = None if var is None else st.vol.rho(var)
-        ctx = None if context is None else encode(context, rho, st.scaler)
+        per_bar = var is not None and st.vol.per_bar
+        k = 0 if context is None else context.shape[1]
+        ctx_rho, after = rho, var
+        if per_bar and context is not None:  # each context bar scaled by its own state
+            states = st.vol.series_from(var, context[..., RET])
+            ctx_rho, after = st.vol.rho(states[:, :-1]), states[:, -1]
+        ctx = None if context is None else encode(context, ctx_rho, st.scaler)
         out = run_sampler(self.diffusion, shape, sampler=spec.sampler,
                           steps=None if spec.sampler == "ddpm" else spec.sampler_steps,
                           generator=generator, cond=self._cond(ids, spec.jumps, ctx, rho),
                           guidance=spec.guidance)
         z = from_channels(out.x, st.n_assets)
-        return decode(z, rho, st.scaler, shift=None if st.drift is None else st.drift.shift,
-                      first=0 if context is None else context.shape[1])
+        shift = None if st.drift is None else st.drift.shift
+        if not per_bar:
+            return decode(z, rho, st.scaler, shift=shift, first=k)
+        scaled = decode(z[:, k:], None, st.scaler, shift=shift)
+        new, _ = st.vol.rebuild(scaled, after)
+        return new if context is None else np.concatenate([context, new], axis=1)
 
     def matches(self, feats: np.ndarray, ids: np.ndarray, jumps: float | None) -> np.ndarray:
         """Which windows carry the labels asked for (by the fitted labeler and detector)."""

@@ -36,8 +36,8 @@ def from_channels(x: torch.Tensor, n_assets: int) -> np.ndarray:
 
 
 def encode(features: np.ndarray, rho: np.ndarray | None, scaler: FeatureScaler) -> np.ndarray:
-    """Features (n, L, A, F) of windows starting at volatility ratios `rho` (n, A) to the
-    network's scale (still bars-first)."""
+    """Features (n, L, A, F) of windows starting at volatility ratios `rho` (n, A), or with
+    one ratio per bar (n, L, A), to the network's scale (still bars-first)."""
     scale = np.ones((len(features), features.shape[2])) if rho is None else rho
     return scaler.transform(vol_scale(features, scale))
 
@@ -60,13 +60,15 @@ def training_windows(feats: np.ndarray, config: GeneratorConfig, scaler: Feature
     w, stride = config.window, config.window_stride
     t, a, f = feats.shape
     starts = np.arange(0, t - w + 1, stride)
-    rho = (np.ones((len(starts), a)) if vol is None
-           else vol.rho(vol.series(feats[..., RET])[starts]))
+    bars = None if vol is None else vol.rho(vol.series(feats[..., RET])[:-1])  # (T, A)
+    rho = np.ones((len(starts), a)) if vol is None else bars[starts]
     windows = np.empty((len(starts), a * f, w), dtype=np.float32)
     for i in range(0, len(starts), 2048):  # in blocks: bounded memory
         s = starts[i:i + 2048]
         raw = np.stack([feats[j:j + w] for j in s])  # (n, L, A, 5)
-        windows[i:i + 2048] = to_channels(encode(raw, rho[i:i + 2048], scaler))
+        scale = (np.stack([bars[j:j + w] for j in s]) if vol is not None and vol.per_bar
+                 else rho[i:i + 2048])
+        windows[i:i + 2048] = to_channels(encode(raw, scale, scaler))
     ret = feats[..., RET]
     trend, vol_label = labeler.label(ret, stride=stride)
     ids = trend * len(VOLS) + vol_label

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from diffbt.data.labels import REGIMES
+from diffbt.generate.volstate import FILTERS
 from diffbt.model.diffusion import DiffusionConfig
 from diffbt.model.train import TrainConfig
 
@@ -69,6 +70,12 @@ class GeneratorConfig:
         (`diffbt.generate.volstate`).
     vol_halflife : int, optional
         Half-life in bars of that state (default: ``4 * window``).
+    vol_filter : {"ewma", "garch"}
+        How the state follows a series: ``"ewma"``, an exponentially weighted mean of
+        squared returns that scales each window by the state it starts in; ``"garch"``, a
+        GARCH(1,1) recursion fitted on the training span that scales every bar by its own
+        state, so that generated paths rebuild volatility bar by bar
+        (`diffbt.generate.volstate.VolState`). With ``"garch"`` no feedback gain is fitted.
     diffusion : DiffusionConfig
         The network and schedule (``channels``, ``window`` and the conditioning sizes are set
         from the data at fit time).
@@ -86,6 +93,7 @@ class GeneratorConfig:
     calibrate_paths: bool = True
     vol_state: bool = True
     vol_halflife: int | None = None
+    vol_filter: str = "ewma"
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=_default_train)
 
@@ -103,6 +111,8 @@ class GeneratorConfig:
         if isinstance(self.jump_k, bool) or not isinstance(self.jump_k, int | float) or not (
                 self.jump_k > 0):
             raise ValueError(f"jump_k must be > 0, got {self.jump_k!r}")
+        if self.vol_filter not in FILTERS:
+            raise ValueError(f"vol_filter must be one of {FILTERS}, got {self.vol_filter!r}")
         for name in ("calibrate", "calibrate_paths", "vol_state"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")

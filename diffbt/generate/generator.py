@@ -226,7 +226,7 @@ class MarketGenerator:
             progress(result.step, {"loss": float(losses[-1]) if losses else math.nan,
                                    "stage": "calibrating"})
         if c.calibrate_paths:
-            if vol is not None:
+            if vol is not None and not vol.per_bar:
                 self.calibrate_state(seed=seed)
             self.calibrate_drift(train_mkt, seed=seed)
         if c.calibrate and n_val:

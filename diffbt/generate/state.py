@@ -234,7 +234,7 @@ def fit_state(train: Market, config: GeneratorConfig
     ret = feats[..., RET]
     vol = None
     if c.vol_state:
-        vol = VolState.fit(ret, c.halflife)
+        vol = VolState.fit(ret, c.halflife, filter=c.vol_filter)
         rho_rows = vol.rho(vol.series(ret)[:-1])
         scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
     else:

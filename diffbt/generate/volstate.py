@@ -18,17 +18,23 @@ of a random training window (of the regime asked for): the ``bank``.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from diffbt.data.features import LVOL
+from diffbt.data.features import LVOL, RET
 
-__all__ = ["VolState", "ewma_variance", "vol_scale"]
+__all__ = ["FILTERS", "VolState", "ewma_variance", "fit_garch", "garch_variance", "vol_scale"]
+
+# how the state follows a series: "ewma" (window-level state, see above) or "garch" (a GARCH(1,1)
+# recursion fitted on the training span, applied bar by bar: see `VolState`)
+FILTERS = ("ewma", "garch")
 
 RHO_LOG_LIMIT = 4.0
 BANK_SIZE = 4096
+PERSISTENCE_MAX = 0.995  # alpha + beta of a fitted GARCH filter
 
 
 def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) -> np.ndarray:
@@ -59,14 +65,61 @@ def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) ->
     return np.concatenate([v0[..., None, :], y], axis=-2)
 
 
+def garch_variance(ret: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
+                   h0: np.ndarray | float) -> np.ndarray:
+    """Causal GARCH(1,1) variance ``h_{t+1} = omega + alpha r_t^2 + beta h_t``.
+
+    Shapes as `ewma_variance`: `ret` (..., T, A), parameters (A,), `h0` broadcastable to
+    (..., A); returns (..., T + 1, A) with ``out[..., 0, :] = h0``.
+    """
+    from scipy.signal import lfilter
+
+    r = np.asarray(ret, dtype=np.float64)
+    h0 = np.broadcast_to(np.asarray(h0, dtype=np.float64), r.shape[:-2] + r.shape[-1:]).copy()
+    out = np.empty(r.shape[:-2] + (r.shape[-2] + 1,) + r.shape[-1:])
+    out[..., 0, :] = h0
+    for a in range(r.shape[-1]):  # one linear filter per asset (its own beta)
+        x = omega[a] + alpha[a] * r[..., a] ** 2
+        y, _ = lfilter([1.0], [1.0, -beta[a]], x, axis=-1, zi=(beta[a] * h0[..., a])[..., None])
+        out[..., 1:, a] = y
+    return out
+
+
+def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(omega, alpha, beta)`` per asset of a zero-mean GARCH(1,1) with Student-t innovations,
+    fitted by maximum likelihood on log returns ``(T, A)`` (the `arch` package)."""
+    from arch import arch_model
+
+    n_assets = ret.shape[1]
+    omega, alpha, beta = np.zeros(n_assets), np.zeros(n_assets), np.zeros(n_assets)
+    for a in range(n_assets):
+        r = np.asarray(ret[:, a], dtype=np.float64)
+        sd = r.std()
+        scale = 1.0 / sd if sd > 0 else 1.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = arch_model(r * scale, mean="Zero", vol="GARCH", p=1, q=1, dist="t",
+                             rescale=False).fit(disp="off")
+        p = res.params
+        alpha[a], beta[a] = float(p["alpha[1]"]), float(p["beta[1]"])
+        if not np.isfinite(alpha[a] + beta[a]) or alpha[a] + beta[a] > PERSISTENCE_MAX:
+            k = PERSISTENCE_MAX / max(alpha[a] + beta[a], 1e-12)  # keep it stationary
+            alpha[a], beta[a] = alpha[a] * k, beta[a] * k
+        # variance targeting: the recursion's long-run variance is the training variance
+        omega[a] = (1.0 - alpha[a] - beta[a]) * float(np.mean(r * r))
+    return omega, alpha, beta
+
+
 def vol_scale(features: np.ndarray, rho: np.ndarray, *, inverse: bool = False) -> np.ndarray:
     """Divide (or, `inverse`, multiply) the price-unit features by a volatility ratio.
 
     ``ret``, ``gap``, ``up`` and ``down`` are log-price moves and scale with volatility;
-    ``lvol`` does not. `features` has shape (n, L, n_assets, 5), `rho` (n, n_assets).
+    ``lvol`` does not. `features` has shape (n, L, n_assets, 5), `rho` (n, n_assets) (one
+    ratio per window) or (n, L, n_assets) (one per bar).
     """
     out = np.array(features, dtype=np.float64)
-    r = np.asarray(rho, dtype=np.float64)[:, None, :, None]
+    r = np.asarray(rho, dtype=np.float64)
+    r = r[:, None, :, None] if r.ndim == 2 else r[..., None]
     out[..., :LVOL] = out[..., :LVOL] * r if inverse else out[..., :LVOL] / r
     return out
 
@@ -95,6 +148,13 @@ class VolState:
         Feedback gain of generated returns (1 = none).
     gain_sampler : str, optional
         The sampler (``"dpm/20"``) the gain was fitted for; None when not fitted.
+    omega, alpha, beta : ndarray, shape (n_assets,), optional
+        With the ``"garch"`` filter: the GARCH(1,1) recursion ``var_{t+1} = omega +
+        alpha r_t^2 + beta var_t`` that replaces the EWMA, and every bar (not only a
+        window's first) is scaled by its own ratio (`per_bar`). Fitted on the training span,
+        stationary (``alpha + beta < 1``) with the training variance as its long-run level,
+        so generated paths rebuild volatility clustering bar by bar and return to the
+        training level without a fitted gain.
     """
 
     halflife: int
@@ -103,8 +163,17 @@ class VolState:
     bank_regime: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     gain: np.ndarray | None = None
     gain_sampler: str | None = None
+    omega: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    beta: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if (self.omega is None) != (self.alpha is None) or (self.omega is None) != (
+                self.beta is None):
+            raise ValueError("a GARCH filter needs omega, alpha and beta")
+        if self.omega is not None:
+            for name in ("omega", "alpha", "beta"):
+                object.__setattr__(self, name, _frozen(getattr(self, name)))
         var0 = _frozen(self.var0)
         object.__setattr__(self, "var0", var0)
         object.__setattr__(self, "bank", _frozen(self.bank).reshape(-1, len(var0)))
@@ -115,10 +184,32 @@ class VolState:
             raise ValueError("a volatility state needs halflife >= 1 and one regime per bank row")
 
     @classmethod
-    def fit(cls, ret: np.ndarray, halflife: int) -> VolState:
-        """The state's scale from training log returns ``(T, n_assets)`` (no bank yet)."""
+    def fit(cls, ret: np.ndarray, halflife: int, *, filter: str = "ewma") -> VolState:
+        """The state's scale (and, ``filter="garch"``, its recursion) from training log
+        returns ``(T, n_assets)`` (no bank yet)."""
+        if filter not in FILTERS:
+            raise ValueError(f"unknown volatility filter {filter!r}; options: {FILTERS}")
         var0 = np.maximum(np.mean(np.asarray(ret) ** 2, axis=0), 1e-20)
+        if filter == "garch":
+            omega, alpha, beta = fit_garch(ret)
+            return cls(halflife=int(halflife), var0=var0, omega=np.maximum(omega, 1e-30),
+                       alpha=alpha, beta=beta)
         return cls(halflife=int(halflife), var0=var0)
+
+    @property
+    def filter(self) -> str:
+        """``"garch"`` or ``"ewma"``."""
+        return "ewma" if self.omega is None else "garch"
+
+    @property
+    def per_bar(self) -> bool:
+        """Whether every bar is scaled by its own volatility ratio (the GARCH filter)."""
+        return self.omega is not None
+
+    def _recursion(self, ret: np.ndarray, var: np.ndarray | float) -> np.ndarray:
+        if self.omega is None:
+            return ewma_variance(ret, self.halflife, var)
+        return garch_variance(ret, self.omega, self.alpha, self.beta, var)
 
     def with_bank(self, log_rho: np.ndarray, regime_ids: np.ndarray) -> VolState:
         """The states training windows start in (at most `BANK_SIZE`, evenly spaced)."""
@@ -132,7 +223,7 @@ class VolState:
     # -- the state along a series ----------------------------------------------------------
     def series(self, ret: np.ndarray) -> np.ndarray:
         """The state before each of the returns ``(T, A)``, and after the last: ``(T + 1, A)``."""
-        return ewma_variance(ret, self.halflife, self.var0)
+        return self._recursion(ret, self.var0)
 
     def rho(self, var: np.ndarray) -> np.ndarray:
         """Volatility ratio ``sqrt(var / var0)``, clipped to e^-4 .. e^4."""
@@ -149,17 +240,33 @@ class VolState:
             return var
         if generated:
             ret = ret * np.sqrt(self.gain)
-        return ewma_variance(ret, self.halflife, var)[:, -1]
+        return self._recursion(ret, var)[:, -1]
 
     def series_from(self, var: np.ndarray, ret: np.ndarray) -> np.ndarray:
         """The state before each bar of paths `ret` (n, L, A) started in state `var` (n, A),
         and after the last: (n, L + 1, A). `ret` enters as given (no gain)."""
-        return ewma_variance(ret, self.halflife, var)
+        return self._recursion(ret, var)
 
     def path_rho(self, var: np.ndarray, ret: np.ndarray) -> np.ndarray:
         """Volatility ratio before each bar of generated paths `ret` (n, L, A) started in
         state `var` (n, A)."""
         return self.rho(self.series_from(var, ret * np.sqrt(self.gain))[:, :-1])
+
+    def rebuild(self, scaled: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Generated features from their volatility-scaled values, bar by bar (`per_bar`).
+
+        `scaled` (n, L, A, 5) are features divided by each bar's ratio, `var` (n, A) the
+        state before the first bar. Each bar is multiplied by the ratio of the state before
+        it, and its return then updates the state. Returns the features and the state after
+        the last bar.
+        """
+        out = np.array(scaled, dtype=np.float64)
+        h = np.array(var, dtype=np.float64)
+        for t in range(out.shape[1]):
+            out[:, t, :, :LVOL] *= self.rho(h)[..., None]
+            r = out[:, t, :, RET]
+            h = self.omega + self.alpha * r * r + self.beta * h
+        return out, h
 
     def neutral(self, n: int) -> np.ndarray:
         """The training span's average state, for `n` paths: (n, A)."""
@@ -178,15 +285,22 @@ class VolState:
 
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"halflife": self.halflife, "var0": self.var0.tolist(),
-                "bank": self.bank.tolist(), "bank_regime": self.bank_regime.tolist(),
-                "gain": self.gain.tolist(), "gain_sampler": self.gain_sampler}
+        d = {"halflife": self.halflife, "var0": self.var0.tolist(),
+             "bank": self.bank.tolist(), "bank_regime": self.bank_regime.tolist(),
+             "gain": self.gain.tolist(), "gain_sampler": self.gain_sampler}
+        if self.omega is not None:
+            d["garch"] = {"omega": self.omega.tolist(), "alpha": self.alpha.tolist(),
+                          "beta": self.beta.tolist()}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, default_sampler: str | None = None) -> VolState:
         """Inverse of `to_dict`; a file without ``gain_sampler`` had its gain fitted for
         `default_sampler`."""
         gain = d.get("gain")
+        garch = d.get("garch") or {}
         return cls(halflife=int(d["halflife"]), var0=d["var0"], bank=d["bank"],
                    bank_regime=d["bank_regime"], gain=gain,
-                   gain_sampler=d.get("gain_sampler", default_sampler if gain else None))
+                   gain_sampler=d.get("gain_sampler", default_sampler if gain else None),
+                   omega=garch.get("omega"), alpha=garch.get("alpha"),
+                   beta=garch.get("beta"))

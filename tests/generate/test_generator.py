@@ -500,3 +500,61 @@ def test_fit_names_the_files_and_the_dates_when_the_training_span_is_wrong(caplo
             pytest.raises(DataError, match="only 40"):
         MarketGenerator(window=64).fit(m, train_end="2030-01-01")
     assert "after the last bar" in caplog.text and "none is left for testing" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def gen_garch(market):
+    return MarketGenerator(**tiny(hidden=16, n_blocks=2, steps=8, batch_size=32,
+                                  timesteps=100, vol_filter="garch", calibrate=True,
+                                  calibrate_paths=True)).fit(market, train_end="2008-12-31",
+                                                             seed=0)
+
+
+def test_the_garch_filter_is_fitted_saved_and_needs_no_gain(gen_garch, market, tmp_path):
+    vol = gen_garch.state.vol
+    assert vol.filter == "garch" and (vol.alpha + vol.beta < 1).all()
+    np.testing.assert_array_equal(vol.gain, 1.0)  # fit skipped the feedback gain
+    with pytest.raises(ValueError, match="no feedback gain"):
+        gen_garch.calibrate_state()
+    a = gen_garch.sample(4, 50, seed=2, sampler_steps=3)
+    assert _valid(a.values)
+    back = MarketGenerator.load(gen_garch.save(tmp_path / "g.diffbt"))
+    assert back.config.vol_filter == "garch" and back.state.vol.filter == "garch"
+    np.testing.assert_array_equal(back.sample(4, 50, seed=2, sampler_steps=3).values,
+                                  a.values)
+
+
+def test_garch_filtered_paths_carry_the_volatility_of_the_context(gen_garch, market):
+    """Along a forecast each bar's volatility comes from the state the observed history left:
+    after a turbulent history the sampled futures are wider than after a calm one."""
+    m = market.iloc(slice(0, 200))
+    calm = m.values.copy()
+    wild = m.values.copy()
+    r = np.diff(np.log(m.values[:, :, 3]), axis=0)
+    for values, k in ((calm, 0.3), (wild, 3.0)):  # the same path, returns scaled by k
+        close = m.values[0, :, 3] * np.exp(np.concatenate([np.zeros((1, 2)),
+                                                           np.cumsum(k * r, axis=0)]))
+        values[:, :, :4] = m.values[:, :, :4] / m.values[:, :, 3:4] * close[..., None]
+    kw = dict(n_samples=64, seed=0, sampler_steps=3)
+    width = {}
+    for name, values in (("calm", calm), ("wild", wild)):
+        q = gen_garch.forecast(type(m)(values, m.index, m.assets), 5, **kw)
+        last = values[-1, 0, 3]
+        width[name] = (q[("sp500", 0.95)].iloc[-1] - q[("sp500", 0.05)].iloc[-1]) / last
+    assert width["wild"] > 3 * width["calm"]
+
+
+def test_forecasts_of_the_garch_filter_have_no_look_ahead(gen_garch, market):
+    m = market.iloc(slice(0, 60))
+    kw = dict(horizon=3, n_samples=8, seed=0, sampler_steps=2)
+    base = gen_garch.forecast_series(m, **kw)
+    values = m.values.copy()
+    values[41:, :, :4] *= 1.5
+    changed = gen_garch.forecast_series(type(m)(values, m.index, m.assets), **kw)
+    np.testing.assert_array_equal(base[:41], changed[:41])
+    assert np.isfinite(base[-10:]).all()
+
+
+def test_an_unknown_volatility_filter_is_refused():
+    with pytest.raises(ValueError, match="vol_filter must be one of"):
+        MarketGenerator(vol_filter="egarch")
