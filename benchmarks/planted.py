@@ -939,6 +939,15 @@ def summarize(cases: Sequence[dict[str, Any]], *, max_false_alarm: float = 0.10,
     return "\n".join(out), results
 
 
+def setting_value(text: str) -> Any:
+    """The value of a ``KEY=VALUE`` setting: JSON (``128``, ``true``), else the text itself
+    (``garch``)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.planted",
                                  description=__doc__.splitlines()[0],
@@ -1003,7 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
         markets = tuple(known[m] for m in args.markets)
     gens = default_generators(quick=quick)
     if args.set:
-        variant = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+        variant = {k: setting_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
         name = "diffbt[" + ",".join(args.set) + "]"
         gens[name] = diffbt_fit(**{**(TINY_DIFFBT if quick else {}), **variant})
     if args.generators:
