@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.planted import setting_value
 from diffbt.bench.suite import sampler_curve
 from diffbt.data.features import to_features
 from diffbt.data.labels import REGIMES, VOLS
@@ -33,6 +34,7 @@ from diffbt.metrics.facts import acf
 __all__ = [
     "acf_reference",
     "baseline_table",
+    "clustering_check",
     "long_path_check",
     "crps_samples",
     "forecast_check",
@@ -219,6 +221,92 @@ def long_path_check(gen: MarketGenerator, train: Market, *, n_paths: int = 200,
                          ).tolist(),
             "median_vol": vol(r[:, a:b]), "mean_log_volume": lv[:, a:b].mean(axis=(0, 1)).tolist()})
     return out
+
+
+# -- volatility clustering and leverage per piece ----------------------------------------------
+CLUSTER_LAGS = (1, 2, 5, 10, 20)
+LEVERAGE_LAGS = tuple(range(1, 11))
+
+
+def _piece_stats(ret: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean over pieces (n, L, A) of the per-piece ACF of |r| at `CLUSTER_LAGS` and leverage
+    ``corr(r_t, r_{t+k}^2)`` at `LEVERAGE_LAGS`: arrays (lags, A)."""
+    def corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # along axis 1
+        x = x - x.mean(axis=1, keepdims=True)
+        y = y - y.mean(axis=1, keepdims=True)
+        den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+        return (x * y).sum(axis=1) / np.where(den > 0, den, np.nan)
+
+    a = np.abs(ret)
+    acf_abs = np.stack([np.nanmean(corr(a[:, k:], a[:, :-k]), axis=0) for k in CLUSTER_LAGS])
+    lev = np.stack([np.nanmean(corr(ret[:, :-k], ret[:, k:] ** 2), axis=0)
+                    for k in LEVERAGE_LAGS])
+    return {"acf_abs": acf_abs, "leverage": lev}
+
+
+def clustering_check(gen: MarketGenerator, market: Market, train: Market, *, piece: int,
+                     n_paths: int = 200, seed: int = 0, sampler_steps: int | None = 20
+                     ) -> dict[str, Any]:
+    """Volatility clustering and leverage of `piece`-bar paths against the real market's.
+
+    Real: the mean over consecutive `piece`-bar pieces of all of `market` of each piece's ACF
+    of |log return| (lags `CLUSTER_LAGS`) and leverage (``corr(r_t, r_{t+k}^2)``, lags 1-10).
+    Synthetic: the same statistic over `n_paths` unconditioned `piece`-bar paths of the
+    diffusion model and of the GARCH-t and block-bootstrap baselines fitted on `train`.
+    Per generator and asset: the values, and the mean relative error over the lags
+    (``mean |synthetic / real - 1|``; leverage over lags where ``|real| > 0.02``).
+    """
+    from diffbt.generate.baselines import BlockBootstrap, GarchT
+
+    r = np.diff(np.log(market.values[:, :, 3]), axis=0)
+    k = len(r) // piece
+    real = _piece_stats(r[:k * piece].reshape(k, piece, -1))
+    sets = {"diffusion": gen.sample(n_paths, piece + 1, seed=seed,
+                                    sampler_steps=sampler_steps)}
+    for name, cls in (("garch", GarchT), ("bootstrap", BlockBootstrap)):
+        sets[name] = cls().fit(train).sample(n_paths, piece + 1, seed=seed)
+    out: dict[str, Any] = {"assets": list(market.assets), "piece": piece, "real_pieces": k,
+                           "lags": list(CLUSTER_LAGS), "leverage_lags": list(LEVERAGE_LAGS),
+                           "real": {n: v.tolist() for n, v in real.items()}}
+    big = np.abs(real["leverage"]) > 0.02
+    for name, ps in sets.items():
+        ret = np.diff(np.log(ps.field("close")), axis=1)
+        st = _piece_stats(ret)
+        rel_acf = np.abs(st["acf_abs"] / real["acf_abs"] - 1).mean(axis=0)
+        rel_lev = np.array([np.abs(st["leverage"][big[:, j], j] / real["leverage"][big[:, j], j]
+                                   - 1).mean() if big[:, j].any() else np.nan
+                            for j in range(r.shape[1])])
+        out[name] = {"acf_abs": st["acf_abs"].tolist(), "leverage": st["leverage"].tolist(),
+                     "acf_abs_rel_error": rel_acf.tolist(),
+                     "leverage_rel_error": rel_lev.tolist()}
+    return out
+
+
+def clustering_markdown(res: dict[str, Any]) -> list[str]:
+    """Tables of `clustering_check`: ACF of |r| and leverage by lag, per asset."""
+    lines = []
+    for j, asset in enumerate(res["assets"]):
+        lags = res["lags"]
+        lines += [f"ACF of |r|, {asset}, per {res['piece']}-bar piece (real: "
+                  f"{res['real_pieces']} pieces)", "",
+                  "| generator | " + " | ".join(f"lag {k}" for k in lags)
+                  + " | mean rel. error |", "|---|" + "--:|" * (len(lags) + 1)]
+        for name in ("real", "diffusion", "garch", "bootstrap"):
+            v = res[name]["acf_abs"]
+            err = "" if name == "real" else f"{100 * res[name]['acf_abs_rel_error'][j]:.0f} %"
+            lines.append(f"| {name} | " + " | ".join(f"{v[i][j]:.3f}" for i in range(len(lags)))
+                         + f" | {err} |")
+        lines += ["", f"Leverage corr(r_t, r_(t+k)^2), {asset}", "",
+                  "| generator | " + " | ".join(f"k={k}" for k in res["leverage_lags"])
+                  + " | mean rel. error |", "|---|" + "--:|" * (len(res["leverage_lags"]) + 1)]
+        for name in ("real", "diffusion", "garch", "bootstrap"):
+            v = res[name]["leverage"]
+            err = "" if name == "real" else f"{100 * res[name]['leverage_rel_error'][j]:.0f} %"
+            lines.append(f"| {name} | " + " | ".join(f"{v[i][j]:+.3f}"
+                                                    for i in range(len(res["leverage_lags"])))
+                         + f" | {err} |")
+        lines.append("")
+    return lines
 
 
 # -- seams of long paths ----------------------------------------------------------------------
@@ -434,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             results["spread"] = None if sp is None else {"horizons": list(sp.horizons),
                                                          "scale": list(sp.scale)}
     else:
-        settings = {k: json.loads(v) for k, v in (a.split("=", 1) for a in args.set)}
+        settings = {k: setting_value(v) for k, v in (a.split("=", 1) for a in args.set)}
         gen = MarketGenerator(**settings).fit(train, steps=args.steps, seed=args.seed)
         gen.save(out / "model.safetensors")
     results["fit_s"] = time.perf_counter() - t0
@@ -477,6 +565,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                                n_paths=200 if not args.crypto else 50)
         md += ["## Long paths: drift, volatility and volume by position", "", "```",
                json.dumps(results["longpaths"], indent=1), "```", ""]
+        flush()
+    if "clustering" in checks:
+        market = train if not len(test) else Market(
+            np.concatenate([train.values, test.values]), train.index.append(test.index),
+            train.assets, train.freq)
+        results["clustering"] = clustering_check(gen, market, train,
+                                                 piece=720 if args.crypto else 252,
+                                                 n_paths=args.paths, seed=args.seed)
+        md += ["## Volatility clustering and leverage per piece", "",
+               *clustering_markdown(results["clustering"])]
         flush()
     if "seams" in checks:
         results["seams"] = seam_check(gen, seed=args.seed)
