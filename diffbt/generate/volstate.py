@@ -28,8 +28,8 @@ from diffbt.data.features import LVOL, RET
 
 __all__ = ["FILTERS", "VolState", "ewma_variance", "fit_garch", "garch_variance", "vol_scale"]
 
-# how the state follows a series: "ewma" (window-level state, see above) or "garch" (a GARCH(1,1)
-# recursion fitted on the training span, applied bar by bar: see `VolState`)
+# how the state follows a series: "ewma" (window-level state, see above) or "garch" (a
+# GJR-GARCH(1,1) recursion fitted on the training span, applied bar by bar: see `VolState`)
 FILTERS = ("ewma", "garch")
 
 RHO_LOG_LIMIT = 4.0
@@ -66,8 +66,9 @@ def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) ->
 
 
 def garch_variance(ret: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
-                   h0: np.ndarray | float) -> np.ndarray:
-    """Causal GARCH(1,1) variance ``h_{t+1} = omega + alpha r_t^2 + beta h_t``.
+                   h0: np.ndarray | float, gamma: np.ndarray | None = None) -> np.ndarray:
+    """Causal GJR-GARCH(1,1) variance
+    ``h_{t+1} = omega + (alpha + gamma [r_t < 0]) r_t^2 + beta h_t`` (``gamma = 0``: GARCH).
 
     Shapes as `ewma_variance`: `ret` (..., T, A), parameters (A,), `h0` broadcastable to
     (..., A); returns (..., T + 1, A) with ``out[..., 0, :] = h0``.
@@ -79,35 +80,40 @@ def garch_variance(ret: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: 
     out = np.empty(r.shape[:-2] + (r.shape[-2] + 1,) + r.shape[-1:])
     out[..., 0, :] = h0
     for a in range(r.shape[-1]):  # one linear filter per asset (its own beta)
-        x = omega[a] + alpha[a] * r[..., a] ** 2
+        g = 0.0 if gamma is None else gamma[a]
+        x = omega[a] + (alpha[a] + g * (r[..., a] < 0)) * r[..., a] ** 2
         y, _ = lfilter([1.0], [1.0, -beta[a]], x, axis=-1, zi=(beta[a] * h0[..., a])[..., None])
         out[..., 1:, a] = y
     return out
 
 
-def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(omega, alpha, beta)`` per asset of a zero-mean GARCH(1,1) with Student-t innovations,
-    fitted by maximum likelihood on log returns ``(T, A)`` (the `arch` package)."""
+def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(omega, alpha, gamma, beta)`` per asset of a zero-mean GJR-GARCH(1,1) with Student-t
+    innovations, fitted by maximum likelihood on log returns ``(T, A)`` (the `arch`
+    package). The persistence ``alpha + gamma / 2 + beta`` is capped at `PERSISTENCE_MAX`
+    and ``omega`` set so that the long-run variance is the sample's (variance targeting)."""
     from arch import arch_model
 
     n_assets = ret.shape[1]
-    omega, alpha, beta = np.zeros(n_assets), np.zeros(n_assets), np.zeros(n_assets)
+    omega, alpha, gamma, beta = (np.zeros(n_assets) for _ in range(4))
     for a in range(n_assets):
         r = np.asarray(ret[:, a], dtype=np.float64)
         sd = r.std()
         scale = 1.0 / sd if sd > 0 else 1.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = arch_model(r * scale, mean="Zero", vol="GARCH", p=1, q=1, dist="t",
+            res = arch_model(r * scale, mean="Zero", vol="GARCH", p=1, o=1, q=1, dist="t",
                              rescale=False).fit(disp="off")
         p = res.params
-        alpha[a], beta[a] = float(p["alpha[1]"]), float(p["beta[1]"])
-        if not np.isfinite(alpha[a] + beta[a]) or alpha[a] + beta[a] > PERSISTENCE_MAX:
-            k = PERSISTENCE_MAX / max(alpha[a] + beta[a], 1e-12)  # keep it stationary
-            alpha[a], beta[a] = alpha[a] * k, beta[a] * k
-        # variance targeting: the recursion's long-run variance is the training variance
-        omega[a] = (1.0 - alpha[a] - beta[a]) * float(np.mean(r * r))
-    return omega, alpha, beta
+        alpha[a], gamma[a], beta[a] = (float(p[k]) for k in ("alpha[1]", "gamma[1]",
+                                                              "beta[1]"))
+        persistence = alpha[a] + gamma[a] / 2 + beta[a]
+        if not np.isfinite(persistence) or persistence > PERSISTENCE_MAX:
+            k = PERSISTENCE_MAX / max(persistence, 1e-12)  # keep it stationary
+            alpha[a], gamma[a], beta[a] = alpha[a] * k, gamma[a] * k, beta[a] * k
+            persistence = PERSISTENCE_MAX
+        omega[a] = (1.0 - persistence) * float(np.mean(r * r))
+    return omega, alpha, gamma, beta
 
 
 def vol_scale(features: np.ndarray, rho: np.ndarray, *, inverse: bool = False) -> np.ndarray:
@@ -148,13 +154,13 @@ class VolState:
         Feedback gain of generated returns (1 = none).
     gain_sampler : str, optional
         The sampler (``"dpm/20"``) the gain was fitted for; None when not fitted.
-    omega, alpha, beta : ndarray, shape (n_assets,), optional
-        With the ``"garch"`` filter: the GARCH(1,1) recursion ``var_{t+1} = omega +
-        alpha r_t^2 + beta var_t`` that replaces the EWMA, and every bar (not only a
-        window's first) is scaled by its own ratio (`per_bar`). Fitted on the training span,
-        stationary (``alpha + beta < 1``) with the training variance as its long-run level,
-        so generated paths rebuild volatility clustering bar by bar and return to the
-        training level without a fitted gain.
+    omega, alpha, gamma, beta : ndarray, shape (n_assets,), optional
+        With the ``"garch"`` filter: the GJR-GARCH(1,1) recursion ``var_{t+1} = omega +
+        (alpha + gamma [r_t < 0]) r_t^2 + beta var_t`` that replaces the EWMA, and every
+        bar (not only a window's first) is scaled by its own ratio (`per_bar`). Fitted on
+        the training span, stationary, with the training variance as its long-run level, so
+        generated paths rebuild volatility clustering (and the leverage effect) bar by bar
+        and return to the training level without a fitted gain.
     """
 
     halflife: int
@@ -166,13 +172,16 @@ class VolState:
     omega: np.ndarray | None = None
     alpha: np.ndarray | None = None
     beta: np.ndarray | None = None
+    gamma: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if (self.omega is None) != (self.alpha is None) or (self.omega is None) != (
                 self.beta is None):
             raise ValueError("a GARCH filter needs omega, alpha and beta")
         if self.omega is not None:
-            for name in ("omega", "alpha", "beta"):
+            if self.gamma is None:
+                object.__setattr__(self, "gamma", np.zeros(len(np.atleast_1d(self.omega))))
+            for name in ("omega", "alpha", "beta", "gamma"):
                 object.__setattr__(self, name, _frozen(getattr(self, name)))
         var0 = _frozen(self.var0)
         object.__setattr__(self, "var0", var0)
@@ -191,9 +200,9 @@ class VolState:
             raise ValueError(f"unknown volatility filter {filter!r}; options: {FILTERS}")
         var0 = np.maximum(np.mean(np.asarray(ret) ** 2, axis=0), 1e-20)
         if filter == "garch":
-            omega, alpha, beta = fit_garch(ret)
+            omega, alpha, gamma, beta = fit_garch(ret)
             return cls(halflife=int(halflife), var0=var0, omega=np.maximum(omega, 1e-30),
-                       alpha=alpha, beta=beta)
+                       alpha=alpha, beta=beta, gamma=gamma)
         return cls(halflife=int(halflife), var0=var0)
 
     @property
@@ -209,7 +218,7 @@ class VolState:
     def _recursion(self, ret: np.ndarray, var: np.ndarray | float) -> np.ndarray:
         if self.omega is None:
             return ewma_variance(ret, self.halflife, var)
-        return garch_variance(ret, self.omega, self.alpha, self.beta, var)
+        return garch_variance(ret, self.omega, self.alpha, self.beta, var, self.gamma)
 
     def with_bank(self, log_rho: np.ndarray, regime_ids: np.ndarray) -> VolState:
         """The states training windows start in (at most `BANK_SIZE`, evenly spaced)."""
@@ -265,7 +274,7 @@ class VolState:
         for t in range(out.shape[1]):
             out[:, t, :, :LVOL] *= self.rho(h)[..., None]
             r = out[:, t, :, RET]
-            h = self.omega + self.alpha * r * r + self.beta * h
+            h = self.omega + (self.alpha + self.gamma * (r < 0)) * r * r + self.beta * h
         return out, h
 
     def neutral(self, n: int) -> np.ndarray:
@@ -290,7 +299,7 @@ class VolState:
              "gain": self.gain.tolist(), "gain_sampler": self.gain_sampler}
         if self.omega is not None:
             d["garch"] = {"omega": self.omega.tolist(), "alpha": self.alpha.tolist(),
-                          "beta": self.beta.tolist()}
+                          "gamma": self.gamma.tolist(), "beta": self.beta.tolist()}
         return d
 
     @classmethod
@@ -303,4 +312,4 @@ class VolState:
                    bank_regime=d["bank_regime"], gain=gain,
                    gain_sampler=d.get("gain_sampler", default_sampler if gain else None),
                    omega=garch.get("omega"), alpha=garch.get("alpha"),
-                   beta=garch.get("beta"))
+                   beta=garch.get("beta"), gamma=garch.get("gamma"))

@@ -512,7 +512,7 @@ def gen_garch(market):
 
 def test_the_garch_filter_is_fitted_saved_and_needs_no_gain(gen_garch, market, tmp_path):
     vol = gen_garch.state.vol
-    assert vol.filter == "garch" and (vol.alpha + vol.beta < 1).all()
+    assert vol.filter == "garch" and (vol.alpha + vol.gamma / 2 + vol.beta < 1).all()
     np.testing.assert_array_equal(vol.gain, 1.0)  # fit skipped the feedback gain
     with pytest.raises(ValueError, match="no feedback gain"):
         gen_garch.calibrate_state()
@@ -541,7 +541,7 @@ def test_garch_filtered_paths_carry_the_volatility_of_the_context(gen_garch, mar
         q = gen_garch.forecast(type(m)(values, m.index, m.assets), 5, **kw)
         last = values[-1, 0, 3]
         width[name] = (q[("sp500", 0.95)].iloc[-1] - q[("sp500", 0.05)].iloc[-1]) / last
-    assert width["wild"] > 3 * width["calm"]
+    assert width["wild"] > 1.5 * width["calm"]
 
 
 def test_forecasts_of_the_garch_filter_have_no_look_ahead(gen_garch, market):

@@ -70,14 +70,15 @@ def test_volstate_round_trips_through_json():
     assert back.halflife == 8 and back.gain_sampler == "dpm/20"
 
 
-def _garch_path(n: int, omega: float, alpha: float, beta: float, seed: int) -> np.ndarray:
-    """Returns (n, 1) of a GARCH(1,1) with Student-t(6) innovations, a plain loop."""
+def _garch_path(n: int, omega: float, alpha: float, beta: float, seed: int,
+                gamma: float = 0.0) -> np.ndarray:
+    """Returns (n, 1) of a GJR-GARCH(1,1) with Student-t(6) innovations, a plain loop."""
     rng = np.random.default_rng(seed)
     z = rng.standard_t(6, size=n) / np.sqrt(6 / 4)
-    r, h = np.empty(n), omega / (1 - alpha - beta)
+    r, h = np.empty(n), omega / (1 - alpha - gamma / 2 - beta)
     for t in range(n):
         r[t] = np.sqrt(h) * z[t]
-        h = omega + alpha * r[t] ** 2 + beta * h
+        h = omega + (alpha + gamma * (r[t] < 0)) * r[t] ** 2 + beta * h
     return r[:, None]
 
 
@@ -85,34 +86,38 @@ def test_garch_variance_equals_a_plain_loop_and_is_causal():
     rng = np.random.default_rng(2)
     r = rng.normal(scale=0.01, size=(3, 40, 2))
     omega, alpha, beta = np.array([1e-6, 2e-6]), np.array([0.1, 0.05]), np.array([0.85, 0.9])
+    gamma = np.array([0.0, 0.08])
     h0 = np.array([[1e-4, 2e-4]] * 3)
-    out = garch_variance(r, omega, alpha, beta, h0)
+    out = garch_variance(r, omega, alpha, beta, h0, gamma)
     ref = np.empty((3, 41, 2))
     ref[:, 0] = h0
     for i in range(40):
-        ref[:, i + 1] = omega + alpha * r[:, i] ** 2 + beta * ref[:, i]
+        ref[:, i + 1] = (omega + (alpha + gamma * (r[:, i] < 0)) * r[:, i] ** 2
+                         + beta * ref[:, i])
     np.testing.assert_allclose(out, ref, rtol=1e-12)
     moved = r.copy()
     moved[:, 20:] *= 10.0
-    np.testing.assert_array_equal(garch_variance(moved, omega, alpha, beta, h0)[:, :21],
+    np.testing.assert_array_equal(garch_variance(moved, omega, alpha, beta, h0, gamma)[:, :21],
                                   out[:, :21])
 
 
 def test_fit_garch_recovers_a_simulated_process_and_targets_its_variance():
     r = np.hstack([_garch_path(20_000, 2e-6, 0.08, 0.90, seed=3),
-                   _garch_path(20_000, 1e-5, 0.15, 0.70, seed=4)])
-    omega, alpha, beta = fit_garch(r)
-    np.testing.assert_allclose(alpha, [0.08, 0.15], atol=0.03)
+                   _garch_path(20_000, 1e-5, 0.05, 0.70, seed=4, gamma=0.2)])
+    omega, alpha, gamma, beta = fit_garch(r)
+    np.testing.assert_allclose(alpha, [0.08, 0.05], atol=0.03)
+    np.testing.assert_allclose(gamma, [0.0, 0.2], atol=0.05)
     np.testing.assert_allclose(beta, [0.90, 0.70], atol=0.06)
     # variance targeting: the long-run variance of the fitted recursion is the sample's
-    np.testing.assert_allclose(omega / (1 - alpha - beta), np.mean(r ** 2, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(omega / (1 - alpha - gamma / 2 - beta), np.mean(r ** 2, axis=0),
+                               rtol=1e-9)
 
 
 def test_garch_state_scales_each_bar_and_rebuild_inverts_it_exactly():
     """Scaling each bar of a real series by the state before it, then rebuilding the series
     from the scaled values (as generation does), gives the series back."""
     r = np.hstack([_garch_path(300, 2e-6, 0.08, 0.90, seed=5),
-                   _garch_path(300, 4e-6, 0.10, 0.85, seed=6)])
+                   _garch_path(300, 4e-6, 0.05, 0.85, seed=6, gamma=0.1)])
     vs = VolState.fit(r, 64, filter="garch")
     assert vs.filter == "garch" and vs.per_bar
     rng = np.random.default_rng(7)
@@ -129,7 +134,7 @@ def test_garch_state_scales_each_bar_and_rebuild_inverts_it_exactly():
     import json
 
     again = VolState.from_dict(json.loads(json.dumps(vs.to_dict())))
-    for name in ("omega", "alpha", "beta"):
+    for name in ("omega", "alpha", "gamma", "beta"):
         np.testing.assert_array_equal(getattr(again, name), getattr(vs, name))
     assert VolState.from_dict(VolState.fit(r, 64).to_dict()).filter == "ewma"
     with pytest.raises(ValueError, match="unknown volatility filter"):
