@@ -190,6 +190,7 @@ class GeneratorConfig:
             A setting this version no longer supports, or an unknown or bad one.
         """
         d = dict(d)
+        d.setdefault("vol_filter", "ewma")  # files from before the GARCH filter
         if "diffusion" in d:
             diffusion = DiffusionConfig.from_dict(d.pop("diffusion"))
             train = TrainConfig(**d.pop("train"))
