@@ -34,7 +34,8 @@ FILTERS = ("ewma", "garch")
 
 RHO_LOG_LIMIT = 4.0
 BANK_SIZE = 4096
-PERSISTENCE_MAX = 0.995  # alpha + beta of a fitted GARCH filter
+PERSISTENCE_MAX = 0.995  # alpha + gamma / 2 + beta of a fitted GARCH filter
+CAP_MARGIN = 0.5  # the filter's variance stays below the training peak's, e^0.5 x in volatility
 
 
 def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) -> np.ndarray:
@@ -66,24 +67,26 @@ def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) ->
 
 
 def garch_variance(ret: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
-                   h0: np.ndarray | float, gamma: np.ndarray | None = None) -> np.ndarray:
+                   h0: np.ndarray | float, gamma: np.ndarray | None = None,
+                   cap: np.ndarray | None = None) -> np.ndarray:
     """Causal GJR-GARCH(1,1) variance
-    ``h_{t+1} = omega + (alpha + gamma [r_t < 0]) r_t^2 + beta h_t`` (``gamma = 0``: GARCH).
+    ``h_{t+1} = min(cap, omega + (alpha + gamma [r_t < 0]) r_t^2 + beta h_t)``
+    (``gamma = 0``: GARCH; no `cap`: unbounded).
 
     Shapes as `ewma_variance`: `ret` (..., T, A), parameters (A,), `h0` broadcastable to
     (..., A); returns (..., T + 1, A) with ``out[..., 0, :] = h0``.
     """
-    from scipy.signal import lfilter
-
     r = np.asarray(ret, dtype=np.float64)
-    h0 = np.broadcast_to(np.asarray(h0, dtype=np.float64), r.shape[:-2] + r.shape[-1:]).copy()
+    h = np.broadcast_to(np.asarray(h0, dtype=np.float64), r.shape[:-2] + r.shape[-1:]).copy()
     out = np.empty(r.shape[:-2] + (r.shape[-2] + 1,) + r.shape[-1:])
-    out[..., 0, :] = h0
-    for a in range(r.shape[-1]):  # one linear filter per asset (its own beta)
-        g = 0.0 if gamma is None else gamma[a]
-        x = omega[a] + (alpha[a] + g * (r[..., a] < 0)) * r[..., a] ** 2
-        y, _ = lfilter([1.0], [1.0, -beta[a]], x, axis=-1, zi=(beta[a] * h0[..., a])[..., None])
-        out[..., 1:, a] = y
+    out[..., 0, :] = h
+    a_up = np.asarray(alpha, dtype=np.float64)
+    a_down = a_up + (0.0 if gamma is None else np.asarray(gamma, dtype=np.float64))
+    hi = np.inf if cap is None else np.asarray(cap, dtype=np.float64)
+    for t in range(r.shape[-2]):
+        x = r[..., t, :]
+        h = np.minimum(omega + np.where(x < 0, a_down, a_up) * x * x + beta * h, hi)
+        out[..., t + 1, :] = h
     return out
 
 
@@ -161,6 +164,11 @@ class VolState:
         the training span, stationary, with the training variance as its long-run level, so
         generated paths rebuild volatility clustering (and the leverage effect) bar by bar
         and return to the training level without a fitted gain.
+    cap : ndarray, shape (n_assets,), optional
+        The GARCH filter's largest variance: the training span's peak, times
+        ``e^(2 CAP_MARGIN)`` (volatility at most 1.65x the most turbulent training bar's).
+        A persistent fitted recursion fed with fat-tailed generated returns otherwise lets a
+        few paths' volatility run away.
     """
 
     halflife: int
@@ -173,6 +181,7 @@ class VolState:
     alpha: np.ndarray | None = None
     beta: np.ndarray | None = None
     gamma: np.ndarray | None = None
+    cap: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if (self.omega is None) != (self.alpha is None) or (self.omega is None) != (
@@ -181,7 +190,10 @@ class VolState:
         if self.omega is not None:
             if self.gamma is None:
                 object.__setattr__(self, "gamma", np.zeros(len(np.atleast_1d(self.omega))))
-            for name in ("omega", "alpha", "beta", "gamma"):
+            if self.cap is None:
+                object.__setattr__(self, "cap", np.full(len(np.atleast_1d(self.omega)),
+                                                        np.inf))
+            for name in ("omega", "alpha", "beta", "gamma", "cap"):
                 object.__setattr__(self, name, _frozen(getattr(self, name)))
         var0 = _frozen(self.var0)
         object.__setattr__(self, "var0", var0)
@@ -201,8 +213,10 @@ class VolState:
         var0 = np.maximum(np.mean(np.asarray(ret) ** 2, axis=0), 1e-20)
         if filter == "garch":
             omega, alpha, gamma, beta = fit_garch(ret)
-            return cls(halflife=int(halflife), var0=var0, omega=np.maximum(omega, 1e-30),
-                       alpha=alpha, beta=beta, gamma=gamma)
+            omega = np.maximum(omega, 1e-30)
+            peak = garch_variance(ret, omega, alpha, beta, var0, gamma).max(axis=0)
+            return cls(halflife=int(halflife), var0=var0, omega=omega, alpha=alpha, beta=beta,
+                       gamma=gamma, cap=peak * math.exp(2.0 * CAP_MARGIN))
         return cls(halflife=int(halflife), var0=var0)
 
     @property
@@ -218,7 +232,8 @@ class VolState:
     def _recursion(self, ret: np.ndarray, var: np.ndarray | float) -> np.ndarray:
         if self.omega is None:
             return ewma_variance(ret, self.halflife, var)
-        return garch_variance(ret, self.omega, self.alpha, self.beta, var, self.gamma)
+        return garch_variance(ret, self.omega, self.alpha, self.beta, var, self.gamma,
+                              self.cap)
 
     def with_bank(self, log_rho: np.ndarray, regime_ids: np.ndarray) -> VolState:
         """The states training windows start in (at most `BANK_SIZE`, evenly spaced)."""
@@ -274,7 +289,8 @@ class VolState:
         for t in range(out.shape[1]):
             out[:, t, :, :LVOL] *= self.rho(h)[..., None]
             r = out[:, t, :, RET]
-            h = self.omega + (self.alpha + self.gamma * (r < 0)) * r * r + self.beta * h
+            h = np.minimum(self.omega + (self.alpha + self.gamma * (r < 0)) * r * r
+                           + self.beta * h, self.cap)
         return out, h
 
     def neutral(self, n: int) -> np.ndarray:
@@ -299,7 +315,8 @@ class VolState:
              "gain": self.gain.tolist(), "gain_sampler": self.gain_sampler}
         if self.omega is not None:
             d["garch"] = {"omega": self.omega.tolist(), "alpha": self.alpha.tolist(),
-                          "gamma": self.gamma.tolist(), "beta": self.beta.tolist()}
+                          "gamma": self.gamma.tolist(), "beta": self.beta.tolist(),
+                          "cap": self.cap.tolist()}
         return d
 
     @classmethod
@@ -312,4 +329,4 @@ class VolState:
                    bank_regime=d["bank_regime"], gain=gain,
                    gain_sampler=d.get("gain_sampler", default_sampler if gain else None),
                    omega=garch.get("omega"), alpha=garch.get("alpha"),
-                   beta=garch.get("beta"), gamma=garch.get("gamma"))
+                   beta=garch.get("beta"), gamma=garch.get("gamma"), cap=garch.get("cap"))

@@ -139,3 +139,18 @@ def test_garch_state_scales_each_bar_and_rebuild_inverts_it_exactly():
     assert VolState.from_dict(VolState.fit(r, 64).to_dict()).filter == "ewma"
     with pytest.raises(ValueError, match="unknown volatility filter"):
         VolState.fit(r, 64, filter="egarch")
+
+
+def test_the_garch_filter_keeps_its_variance_below_the_cap_and_the_training_peak_below_it():
+    r = np.hstack([_garch_path(2000, 2e-6, 0.08, 0.90, seed=8),
+                   _garch_path(2000, 4e-6, 0.05, 0.85, seed=9, gamma=0.1)])
+    vs = VolState.fit(r, 64, filter="garch")
+    peak = vs.series(r).max(axis=0)
+    np.testing.assert_allclose(vs.cap, peak * np.exp(1.0), rtol=1e-12)  # 1.65x in volatility
+    crash = np.full((3, 50, 2), -0.5)  # fifty -40 % bars in a row
+    states = vs.series_from(vs.neutral(3), crash)
+    assert (states <= vs.cap).all() and np.allclose(states[:, -1], vs.cap)
+    scaled = np.zeros((3, 50, 2, 5))
+    scaled[..., 0] = -20.0  # generated innovations of -20 sd, bar after bar
+    _, after = vs.rebuild(scaled, vs.neutral(3))
+    np.testing.assert_allclose(after, np.broadcast_to(vs.cap, (3, 2)))
