@@ -967,6 +967,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-years", type=int, default=None)
     ap.add_argument("--n-paths", type=int, default=None)
     ap.add_argument("--max-false-alarm", type=float, default=0.10)
+    ap.add_argument("--calibrate-on", default="diffbt", metavar="GENERATOR",
+                    help="the generator whose cases choose the cut-offs (default: diffbt)")
     ap.add_argument("--cut-offs", type=float, nargs=3, default=None,
                     metavar=("POSITIVE_SHARE", "LUCK_PERCENTILE", "DSR"),
                     help="judge the first table with these cut-offs (default: the product's)")
@@ -994,7 +996,8 @@ def main(argv: list[str] | None = None) -> int:
                       and (args.generators is None or c["generator"] in args.generators)]
             runs.append(f"`{payload['command']}` ({len(payload['cases'])} cases, "
                         f"{payload['wall_s']:.0f} s)")
-        md, _ = summarize(cases, max_false_alarm=args.max_false_alarm, thresholds=given)
+        md, _ = summarize(cases, max_false_alarm=args.max_false_alarm, thresholds=given,
+                          calibrate_on=args.calibrate_on)
         print("Cases of " + ", ".join(runs) + f".\n\n{md}")
         return 0
 
@@ -1036,7 +1039,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     "generators": list(gens), "quick": quick},
                    "wall_s": time.perf_counter() - t0, "cases": cases}
         _write_json(args.out, payload)
-    md, results = summarize(cases, max_false_alarm=args.max_false_alarm, thresholds=given)
+    md, results = summarize(cases, max_false_alarm=args.max_false_alarm, thresholds=given,
+                            calibrate_on=args.calibrate_on)
     payload.update(results, wall_s=time.perf_counter() - t0)
     _write_json(args.out, payload)
     print(f"`{command}`: {len(cases)} cases in {payload['wall_s']:.0f} s; cases in "

@@ -19,8 +19,10 @@ from diffbt.generate.volstate import VolState
 from diffbt.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tests.helpers import tiny
 
+# the EWMA volatility state and its long-path calibrations (the GARCH filter, the default,
+# has its own fixture below)
 TINY = tiny(hidden=16, n_blocks=2, steps=8, batch_size=32, timesteps=100, calibrate=True,
-            calibrate_paths=True)
+            calibrate_paths=True, vol_filter="ewma")
 
 
 @pytest.fixture(scope="module")
