@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from diffbt.cli import cli
 from diffbt.data.io import load_market
 from diffbt.errors import DataError
+from diffbt.generate.baselines import GBM
 from diffbt.generate.generator import MarketGenerator
 from diffbt.workflows import check_fits_data
 from strategies import SmaCross
@@ -52,8 +53,11 @@ def kit(tmp_path_factory):
         market = load_market({f: d / f"{f}.csv" for f in files})
         gen = MarketGenerator(**TINY).fit(market, seed=0)
         gen.save(d / f"{name}.safetensors")
-        gen.sample(4, 80, seed=0, sampler_steps=2, out=d / f"{name}_paths.npz")
-        gen.sample(3, 20, seed=0, sampler_steps=2, out=d / f"{name}_short_paths.npz")
+        # path files with realistic volatility (a 5-step network's paths barely move, and an
+        # SMA crossover may never trade on them): GBM, on the same assets and calendar
+        gbm = GBM().fit(market)
+        gbm.sample(4, 80, seed=0).save(d / f"{name}_paths.npz")
+        gbm.sample(3, 20, seed=0).save(d / f"{name}_short_paths.npz")
     (d / "bad.py").write_text(
         "import backtrader as bt\n\n"
         "class Boom(bt.Strategy):\n"
