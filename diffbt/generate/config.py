@@ -29,7 +29,7 @@ TRAINING_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
 
 def _default_train() -> TrainConfig:
     return TrainConfig(steps=3000, batch_size=128, lr=1e-3, warmup=200, cond_dropout=0.15,
-                       context_prob=0.5, keep_best=True)
+                       context_prob=0.5)
 
 
 def _positive_int(name: str, v: Any) -> None:
@@ -51,7 +51,7 @@ class GeneratorConfig:
         Bars per model window.
     overlap : int, optional
         Bars of context carried from one window to the next in long paths (and the length
-        of history a forecast conditions on). Defaults to ``min(32, window // 2)``.
+        of history a forecast conditions on). Defaults to ``window // 2``.
     window_stride : int
         Step between training windows.
     jump_k : float
@@ -84,23 +84,23 @@ class GeneratorConfig:
         checkpoints every tenth and twentieth of them.
     """
 
-    window: int = 128
+    window: int = 64
     overlap: int | None = None
     window_stride: int = 1
     jump_k: float = 5.0
     max_tries: int = 8
     calibrate: bool = True
-    calibrate_paths: bool = False
+    calibrate_paths: bool = True
     vol_state: bool = True
     vol_halflife: int | None = None
-    vol_filter: str = "garch"
-    diffusion: DiffusionConfig = field(default_factory=lambda: DiffusionConfig(hidden=48))
+    vol_filter: str = "ewma"
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=_default_train)
 
     def __post_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 4:
             raise ValueError(f"window must be an int >= 4, got {self.window!r}")
-        overlap = self.context_bars
+        overlap = self.window // 2 if self.overlap is None else self.overlap
         if isinstance(overlap, bool) or not isinstance(overlap, int) or not (
                 1 <= overlap < self.window):
             raise ValueError(f"overlap must be an int in [1, window), got {self.overlap!r}")
@@ -154,8 +154,8 @@ class GeneratorConfig:
 
     @property
     def context_bars(self) -> int:
-        """Bars of context between windows (`overlap`, default ``min(32, window // 2)``)."""
-        return min(32, self.window // 2) if self.overlap is None else self.overlap
+        """Bars of context between windows (`overlap`, default ``window // 2``)."""
+        return self.window // 2 if self.overlap is None else self.overlap
 
     @property
     def halflife(self) -> int:
@@ -190,10 +190,7 @@ class GeneratorConfig:
             A setting this version no longer supports, or an unknown or bad one.
         """
         d = dict(d)
-        # settings whose default changed: files without them were fitted with the old ones
-        d.setdefault("vol_filter", "ewma")
-        if d.get("overlap") is None and d.get("window", 64) > 64:
-            d["overlap"] = d["window"] // 2
+        d.setdefault("vol_filter", "ewma")  # files from before the GARCH filter
         if "diffusion" in d:
             diffusion = DiffusionConfig.from_dict(d.pop("diffusion"))
             train = TrainConfig(**d.pop("train"))
@@ -208,6 +205,6 @@ class GeneratorConfig:
                              "no longer supports; fit it again")
         d.setdefault("vol_state", False)  # files from before the volatility state
         old_train = {"steps": 3000, "batch_size": 128, "lr": 1e-3, "cond_dropout": 0.15,
-                     "context_prob": 0.5, "keep_best": False}
+                     "context_prob": 0.5}
         tr = {k: d.pop(k, v) for k, v in old_train.items()}
         return cls.from_settings(**d, **tr)
