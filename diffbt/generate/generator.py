@@ -419,7 +419,7 @@ class MarketGenerator:
     def forecast_series(self, market: Market, *, horizon: int,
                         quantiles: Sequence[float] = (0.05, 0.5, 0.95), asset: str | None = None,
                         n_samples: int = 100, seed: int | None = 0, every: int = 1,
-                        batch_size: int = 4096, sampler: str = "dpm",
+                        batch_size: int = 1024, sampler: str = "dpm",
                         sampler_steps: int | None = 20) -> np.ndarray:
         """Forecast quantiles of ``close[t + horizon]`` for every bar t, from bars <= t only.
 
@@ -453,7 +453,7 @@ class MarketGenerator:
 
     def forecast_table(self, market: Market, requests: Sequence[tuple[str, int]], *,
                        quantiles: Sequence[float] = (0.05, 0.5, 0.95), n_samples: int = 100,
-                       seed: int | None = 0, every: int = 1, batch_size: int = 4096,
+                       seed: int | None = 0, every: int = 1, batch_size: int = 1024,
                        sampler: str = "dpm", sampler_steps: int | None = 20
                        ) -> dict[tuple[str, int], np.ndarray]:
         """`forecast_series` for several ``(asset, horizon)`` pairs at the cost of one.
