@@ -76,6 +76,8 @@ def _threads() -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from diffbt.bench.runner import print_rows
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--bars", type=int, default=2500)
@@ -86,10 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     rows = run_forecast(args.model, bars=args.bars, horizons=tuple(args.horizons),
                         n_samples=args.n_samples, data=args.data)
-    print("| measure | value |")
-    print("|---|---|")
-    for k, v in rows:
-        print(f"| {k} | {v} |")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

@@ -231,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.ray:
         rows += bench_ray(args.paths, args.bars, workers=args.max_workers)
     rows += bench_forecasts(diffusion=args.diffusion)
+    print_rows(rows)
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """Print ``(measure, value)`` rows as a two-column Markdown table."""
     print("| measure | value |")
     print("|---|---|")
     for k, v in rows:
