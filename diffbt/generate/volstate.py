@@ -13,6 +13,11 @@ generated path the state is updated from the generated returns (each scaled by
 ``sqrt(gain)``, a per-asset feedback gain fitted by `diffbt.generate.calibrate`), so
 volatility carries over longer than one window of context. A fresh path starts in the state
 of a random training window (of the regime asked for): the ``bank``.
+
+With the ``"garch"`` filter (`FILTERS`) the state follows a GJR-GARCH(1,1) recursion fitted on
+the training span instead (`fit_garch`, `garch_variance`), and every bar, not only a window's
+first, is divided by its own ``rho``; generated windows are rebuilt bar by bar
+(`VolState.rebuild`), so no feedback gain is fitted.
 """
 
 from __future__ import annotations
