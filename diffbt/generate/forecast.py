@@ -110,12 +110,12 @@ def forecast_table(chain: Chain, market: Market, requests: Sequence[tuple[str, i
     requests = list(dict.fromkeys((str(a), int(h)) for a, h in requests))
     if not requests:
         raise ValueError("no (asset, horizon) to forecast")
-    for a, h in requests:
-        q = check_forecast_args(h, n_samples, quantiles)
+    horizon = max(h for _, h in requests)
+    q = check_forecast_args(min(h for _, h in requests), n_samples, quantiles)
+    for a, _ in requests:
         if a not in assets:
             raise ValueError(f"asset {a!r} is not one the model was trained on: "
                              f"{list(assets)}")
-    horizon = max(h for _, h in requests)
     overlap = chain.config.context_bars
     feats = context_features(chain, market)  # row i = bar i + 1
     vol = chain.state.vol

@@ -85,14 +85,19 @@ def garch_variance(ret: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: 
     h = np.broadcast_to(np.asarray(h0, dtype=np.float64), r.shape[:-2] + r.shape[-1:]).copy()
     out = np.empty(r.shape[:-2] + (r.shape[-2] + 1,) + r.shape[-1:])
     out[..., 0, :] = h
-    a_up = np.asarray(alpha, dtype=np.float64)
-    a_down = a_up + (0.0 if gamma is None else np.asarray(gamma, dtype=np.float64))
-    hi = np.inf if cap is None else np.asarray(cap, dtype=np.float64)
     for t in range(r.shape[-2]):
-        x = r[..., t, :]
-        h = np.minimum(omega + np.where(x < 0, a_down, a_up) * x * x + beta * h, hi)
+        h = garch_step(h, r[..., t, :], omega, alpha, beta, gamma, cap)
         out[..., t + 1, :] = h
     return out
+
+
+def garch_step(h: np.ndarray, r: np.ndarray, omega: np.ndarray, alpha: np.ndarray,
+               beta: np.ndarray, gamma: np.ndarray | None = None,
+               cap: np.ndarray | None = None) -> np.ndarray:
+    """One step of `garch_variance`: the variance after return `r` from variance `h`."""
+    lever = alpha if gamma is None else alpha + gamma * (r < 0)
+    h = omega + lever * r * r + beta * h
+    return h if cap is None else np.minimum(h, cap)
 
 
 def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -293,9 +298,8 @@ class VolState:
         h = np.array(var, dtype=np.float64)
         for t in range(out.shape[1]):
             out[:, t, :, :LVOL] *= self.rho(h)[..., None]
-            r = out[:, t, :, RET]
-            h = np.minimum(self.omega + (self.alpha + self.gamma * (r < 0)) * r * r
-                           + self.beta * h, self.cap)
+            h = garch_step(h, out[:, t, :, RET], self.omega, self.alpha, self.beta,
+                           self.gamma, self.cap)
         return out, h
 
     def neutral(self, n: int) -> np.ndarray:
