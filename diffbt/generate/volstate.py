@@ -113,15 +113,19 @@ def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         r = np.asarray(ret[:, a], dtype=np.float64)
         sd = r.std()
         scale = 1.0 / sd if sd > 0 else 1.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = arch_model(r * scale, mean="Zero", vol="GARCH", p=1, o=1, q=1, dist="t",
-                             rescale=False).fit(disp="off")
-        p = res.params
-        alpha[a], gamma[a], beta[a] = (float(p[k]) for k in ("alpha[1]", "gamma[1]",
-                                                              "beta[1]"))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = arch_model(r * scale, mean="Zero", vol="GARCH", p=1, o=1, q=1,
+                               dist="t", rescale=False).fit(disp="off").params
+                alpha[a], gamma[a], beta[a] = (float(p[k]) for k in ("alpha[1]", "gamma[1]",
+                                                                      "beta[1]"))
+        except (ValueError, np.linalg.LinAlgError):  # e.g. a series without any move
+            alpha[a] = gamma[a] = beta[a] = np.nan
         persistence = alpha[a] + gamma[a] / 2 + beta[a]
-        if not np.isfinite(persistence) or persistence > PERSISTENCE_MAX:
+        if not np.isfinite(persistence):  # no recursion to fit: a constant variance
+            alpha[a] = gamma[a] = beta[a] = persistence = 0.0
+        elif persistence > PERSISTENCE_MAX:
             k = PERSISTENCE_MAX / max(persistence, 1e-12)  # keep it stationary
             alpha[a], gamma[a], beta[a] = alpha[a] * k, gamma[a] * k, beta[a] * k
             persistence = PERSISTENCE_MAX

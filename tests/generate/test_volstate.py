@@ -154,3 +154,13 @@ def test_the_garch_filter_keeps_its_variance_below_the_cap_and_the_training_peak
     scaled[..., 0] = -20.0  # generated innovations of -20 sd, bar after bar
     _, after = vs.rebuild(scaled, vs.neutral(3))
     np.testing.assert_allclose(after, np.broadcast_to(vs.cap, (3, 2)))
+
+
+def test_fit_garch_on_a_series_without_any_move_stays_finite_and_stationary():
+    r = np.hstack([_garch_path(500, 2e-6, 0.08, 0.90, seed=10), np.zeros((500, 1))])
+    omega, alpha, gamma, beta = fit_garch(r)
+    for x in (omega, alpha, gamma, beta):
+        assert np.isfinite(x).all()
+    assert (alpha + gamma / 2 + beta <= 0.995 + 1e-12).all()
+    vs = VolState.fit(r, 64, filter="garch")
+    assert np.isfinite(vs.series(r)).all() and np.isfinite(vs.rho(vs.series(r))).all()
