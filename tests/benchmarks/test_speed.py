@@ -18,6 +18,10 @@ def test_speed_prints_a_row_per_generator_with_its_timings(capsys, monkeypatch):
     rows = [line for line in out.splitlines() if line.startswith("| ") and "s |" not in line]
     names = [r.split("|")[1].strip() for r in rows]
     assert names == ["default", "garch filter", "wide"]
+    # 16-bar windows with 8 bars of context: 1 + (252 - 16) / 8 rounded up = 31 windows per
+    # path, 20 sampler steps each
     for r in rows:
-        fit_s, sample_s, ext = (float(x) for x in r.split("|")[2:5])
+        fit_s, sample_s, ext, per_path, rate = (float(x) for x in r.split("|")[2:7])
         assert fit_s > 0 and sample_s > 0 and ext >= sample_s
+        assert per_path == 31 * 20
+        assert abs(rate - 3 * per_path / sample_s) <= 0.5 + 0.05 * rate
