@@ -117,7 +117,7 @@ def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p = arch_model(r * scale, mean="Zero", vol="GARCH", p=1, o=1, q=1,
-                               dist="t", rescale=False).fit(disp="off").params
+                               dist="t", rescale=False).fit(disp="off", show_warning=False).params
                 alpha[a], gamma[a], beta[a] = (float(p[k]) for k in ("alpha[1]", "gamma[1]",
                                                                       "beta[1]"))
         except (ValueError, np.linalg.LinAlgError):  # e.g. a series without any move

@@ -113,6 +113,19 @@ def test_fit_garch_recovers_a_simulated_process_and_targets_its_variance():
                                rtol=1e-9)
 
 
+def test_fit_garch_on_a_series_without_moves_is_stationary_and_silent():
+    import warnings
+
+    r = np.zeros((500, 2))
+    r[:, 1] = np.random.default_rng(0).normal(0, 0.01, 500)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        omega, alpha, gamma, beta = fit_garch(r)
+    assert caught == []  # the optimiser's convergence warning does not reach the user
+    assert np.all(np.isfinite([omega, alpha, gamma, beta]))
+    assert np.all(alpha + gamma / 2 + beta < 1) and omega[0] == 0.0
+
+
 def test_garch_state_scales_each_bar_and_rebuild_inverts_it_exactly():
     """Scaling each bar of a real series by the state before it, then rebuilding the series
     from the scaled values (as generation does), gives the series back."""

@@ -91,7 +91,7 @@ class GarchT(_Baseline):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = arch_model(r * scale, mean="Constant", vol="GARCH", p=1, q=1, dist="t",
-                                 rescale=False).fit(disp="off")
+                                 rescale=False).fit(disp="off", show_warning=False)
             p = res.params
             vol = np.asarray(res.conditional_volatility)
             resid = np.asarray(res.resid)
