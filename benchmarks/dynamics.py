@@ -41,7 +41,7 @@ from benchmarks.planted import (
     MarketSpec,
     planted_market,
     pos_sma,
-    setting_value,
+    settings_from,
     simulate_returns,
     strategy_returns,
 )
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     variants: dict[str, dict[str, Any]] = {} if args.variant else {"default": {}}
     for name, *kv in args.variant or []:
-        variants[name] = {k: setting_value(v) for k, v in (x.split("=", 1) for x in kv)}
+        variants[name] = settings_from(kv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, Any]] = {"truth": truth()}

@@ -948,6 +948,17 @@ def setting_value(text: str) -> Any:
         return text
 
 
+def settings_from(items: Sequence[str]) -> dict[str, Any]:
+    """``{KEY: value}`` of ``KEY=VALUE`` items (values as `setting_value` reads them)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: a setting must be KEY=VALUE, got {item!r}")
+        out[key] = setting_value(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.planted",
                                  description=__doc__.splitlines()[0],
@@ -1015,7 +1026,7 @@ def main(argv: list[str] | None = None) -> int:
         markets = tuple(known[m] for m in args.markets)
     gens = default_generators(quick=quick)
     if args.set:
-        variant = {k: setting_value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+        variant = settings_from(args.set)
         name = "diffbt[" + ",".join(args.set) + "]"
         gens[name] = diffbt_fit(**{**(TINY_DIFFBT if quick else {}), **variant})
     if args.generators:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.planted import setting_value
+from benchmarks.planted import settings_from
 from diffbt.bench.suite import sampler_curve
 from diffbt.data.features import to_features
 from diffbt.data.labels import REGIMES, VOLS
@@ -522,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             results["spread"] = None if sp is None else {"horizons": list(sp.horizons),
                                                          "scale": list(sp.scale)}
     else:
-        settings = {k: setting_value(v) for k, v in (a.split("=", 1) for a in args.set)}
+        settings = settings_from(args.set)
         gen = MarketGenerator(**settings).fit(train, steps=args.steps, seed=args.seed)
         gen.save(out / "model.safetensors")
     results["fit_s"] = time.perf_counter() - t0

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.planted import setting_value
+from benchmarks.planted import settings_from
 from diffbt.data import datasets
 from diffbt.generate.generator import MarketGenerator
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     variants: dict[str, dict[str, Any]] = {"default": {}, "garch filter": GARCH_VARIANT}
     for name, *kv in args.variant or []:
-        variants[name] = {k: setting_value(v) for k, v in (x.split("=", 1) for x in kv)}
+        variants[name] = settings_from(kv)
     print(f"torch threads {torch.get_num_threads()}, {args.paths} paths x 252 bars x 2 assets")
     print("| generator | fit(steps=5) s | sample s | 10,000 paths, extrapolated s | "
           "window evaluations per path | evaluations/s |")

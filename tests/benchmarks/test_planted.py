@@ -281,3 +281,14 @@ def test_oracle_paths_carry_the_planted_process():
     r = np.diff(np.log(paths.values[..., 3]), axis=1)
     assert _acf(r[..., 0], 1) == pytest.approx(0.2, abs=0.03)
     assert _acf(r[..., 1], 1) == pytest.approx(0.0, abs=0.03)
+
+
+def test_settings_from_reads_json_values_and_names_a_bad_item():
+    import pytest
+
+    from benchmarks.planted import settings_from
+
+    assert settings_from(["window=128", "keep_best=true", "vol_filter=garch"]) == {
+        "window": 128, "keep_best": True, "vol_filter": "garch"}
+    with pytest.raises(SystemExit, match="KEY=VALUE, got 'hidden'"):
+        settings_from(["hidden"])
