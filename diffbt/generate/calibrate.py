@@ -162,8 +162,10 @@ def calibrate_forecasts(chain: Chain, features: np.ndarray, *, last_bars: int | 
                       .round().astype(int)]
     ctx = np.repeat(np.stack([features[t - k:t] for t in origins]), n_samples, axis=0)
     var = None if series is None else np.repeat(series[origins - k], n_samples, axis=0)
+    hist = None if vol is None else vol.history(features, series, origins - k)
+    hist = None if hist is None else np.repeat(hist, n_samples, axis=0)
     spec = DrawSpec.unconditioned(len(ctx), sampler=sampler, sampler_steps=sampler_steps)
-    new = chain.extend(len(ctx), h_max, spec, context=ctx, var=var,
+    new = chain.extend(len(ctx), h_max, spec, context=ctx, var=var, hist=hist,
                        generator=torch_generator(seed, chain.device))
     sim = np.cumsum(new[..., RET], axis=1)  # (o*s, h_max, A)
     sim = sim.reshape(len(origins), n_samples, h_max, -1)

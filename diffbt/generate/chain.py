@@ -136,18 +136,28 @@ class Chain:
         return cond
 
     def draw(self, ids: np.ndarray, spec: DrawSpec, *, context: np.ndarray | None,
-             var: np.ndarray | None, generator: torch.Generator) -> np.ndarray:
-        """One window per row of `ids`; `context` and the result are features (n, L, A, 5)."""
+             var: np.ndarray | None, generator: torch.Generator,
+             hist: np.ndarray | None = None) -> np.ndarray:
+        """One window per row of `ids`; `context` and the result are features (n, L, A, 5).
+
+        `var` (n, A) is the volatility state before the window's first bar and `hist` (n,
+        memory, A) the scaled returns before it (a mean filter's history; None: zeros).
+        """
         n, st = len(ids), self.state
         shape = (n, st.n_assets * N_FEATURES, self.config.window)
         rho = None if var is None else st.vol.rho(var)
         per_bar = var is not None and st.vol.per_bar
         k = 0 if context is None else context.shape[1]
-        ctx_rho, after = rho, var
-        if per_bar and context is not None:  # each context bar scaled by its own state
-            states = st.vol.series_from(var, context[..., RET])
-            ctx_rho, after = st.vol.rho(states[:, :-1]), states[:, -1]
-        ctx = None if context is None else encode(context, ctx_rho, st.scaler)
+        ctx, after = None, var
+        if per_bar and st.vol.mean is not None and hist is None:
+            hist = np.zeros((n, st.vol.mean.memory, st.n_assets))
+        if per_bar and context is not None:  # each context bar in its own units
+            scaled, states, y = st.vol.filter_bars(context, var, hist)
+            ctx, after = st.scaler.transform(scaled), states[:, -1]
+            if hist is not None:  # the mean filter's history before the first new bar
+                hist = np.concatenate([hist, y], axis=1)[:, -hist.shape[1]:]
+        elif context is not None:
+            ctx = encode(context, rho, st.scaler)
         out = run_sampler(self.diffusion, shape, sampler=spec.sampler,
                           steps=None if spec.sampler == "ddpm" else spec.sampler_steps,
                           generator=generator, cond=self._cond(ids, spec.jumps, ctx, rho),
@@ -157,7 +167,7 @@ class Chain:
         if not per_bar:
             return decode(z, rho, st.scaler, shift=shift, first=k)
         scaled = decode(z[:, k:], None, st.scaler, shift=shift)
-        new, _ = st.vol.rebuild(scaled, after)
+        new = st.vol.rebuild(scaled, after, hist)[0]
         return new if context is None else np.concatenate([context, new], axis=1)
 
     def matches(self, feats: np.ndarray, ids: np.ndarray, jumps: float | None) -> np.ndarray:
@@ -176,14 +186,14 @@ class Chain:
 
     def windows(self, ids: np.ndarray, spec: DrawSpec, *, context: np.ndarray | None,
                 var: np.ndarray | None, generator: torch.Generator,
-                redraw_var: Callable[[np.ndarray], np.ndarray] | None = None
-                ) -> tuple[np.ndarray, np.ndarray | None]:
+                redraw_var: Callable[[np.ndarray], np.ndarray] | None = None,
+                hist: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Windows carrying their labels, and the volatility states they started in.
 
         Windows whose own labels differ from those asked for are redrawn (up to
         ``config.max_tries`` rounds); for fresh paths (`redraw_var`) from a new state too.
         """
-        z = self.draw(ids, spec, context=context, var=var, generator=generator)
+        z = self.draw(ids, spec, context=context, var=var, generator=generator, hist=hist)
         if self.config.max_tries <= 1 or (spec.jumps is None and not (ids >= 0).any()):
             return z, var
         ok = self.matches(z, ids, spec.jumps)
@@ -196,7 +206,8 @@ class Chain:
                 var[idx] = redraw_var(ids[idx])
             redo = self.draw(ids[idx], spec,
                              context=None if context is None else context[idx],
-                             var=None if var is None else var[idx], generator=generator)
+                             var=None if var is None else var[idx], generator=generator,
+                             hist=None if hist is None else hist[idx])
             z[idx] = redo
             ok[idx] = self.matches(redo, ids[idx], spec.jumps)
         self.asked += len(ok)
@@ -205,12 +216,15 @@ class Chain:
 
     def extend(self, n: int, new_bars: int, spec: DrawSpec, *, context: np.ndarray | None,
                var: np.ndarray | None, generator: torch.Generator,
-               rng: np.random.Generator | None = None) -> np.ndarray:
+               rng: np.random.Generator | None = None, hist: np.ndarray | None = None
+               ) -> np.ndarray:
         """`new_bars` feature bars (n, new_bars, A, 5) after `context` (n, k, A, 5).
 
         `var` is the volatility state (n, A) before the first context bar (or before the
         first new bar without context); ignored by models without a volatility state.
-        With `rng` and no context, label matching may also redraw a first window's state.
+        `hist` (n, memory, A) are the scaled returns before that bar, for a mean filter
+        (`VolState.history`; None: zeros). With `rng` and no context, label matching may
+        also redraw a first window's state.
         """
         overlap = self.config.context_bars
         vol = self.state.vol
@@ -218,26 +232,37 @@ class Chain:
             var = None
         elif var is None:
             var = vol.neutral(n)
+        if vol is None or vol.mean is None:
+            hist = None
+        elif hist is None:
+            hist = np.zeros((n, vol.mean.memory, len(vol.var0)))
+
+        def advance(var, hist, bars, generated):
+            if hist is None:
+                return vol.advance(var, bars[..., RET], generated=generated), None
+            _, states, y = vol.filter_bars(bars, var, hist)
+            return states[:, -1], np.concatenate([hist, y], axis=1)[:, -hist.shape[1]:]
+
         out: list[np.ndarray] = []
         produced, seg, tail = 0, 0, None
         if context is not None:
             tail = context[:, -overlap:]
             if vol is not None:
-                var = vol.advance(var, context[:, :-overlap, :, RET], generated=False)
+                var, hist = advance(var, hist, context[:, :-overlap], False)
         while produced < new_bars:
             redraw = None
             if seg == 0 and context is None and rng is not None and vol is not None:
                 def redraw(r: np.ndarray) -> np.ndarray:
                     return vol.initial(r, rng)
             w, var = self.windows(spec.ids(seg), spec, context=tail, var=var,
-                                  generator=generator, redraw_var=redraw)
+                                  generator=generator, redraw_var=redraw, hist=hist)
             k = 0 if tail is None else tail.shape[1]
             out.append(w[:, k:])
             produced += w.shape[1] - k
             # to the next start; the first window's first bars are observed when given
             if vol is not None:
-                var = vol.advance(var, w[:, :w.shape[1] - overlap, :, RET],
-                                  generated=seg > 0 or context is None)
+                var, hist = advance(var, hist, w[:, :w.shape[1] - overlap],
+                                    seg > 0 or context is None)
             tail = w[:, -overlap:]
             seg += 1
         return np.concatenate(out, axis=1)[:, :new_bars]

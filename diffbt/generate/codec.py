@@ -62,13 +62,16 @@ def training_windows(feats: np.ndarray, config: GeneratorConfig, scaler: Feature
     starts = np.arange(0, t - w + 1, stride)
     bars = None if vol is None else vol.rho(vol.series(feats[..., RET])[:-1])  # (T, A)
     rho = np.ones((len(starts), a)) if vol is None else bars[starts]
+    per_bar = vol is not None and vol.per_bar
+    scaled = vol.filter_bars(feats)[0] if per_bar else None  # every bar in its own units
     windows = np.empty((len(starts), a * f, w), dtype=np.float32)
     for i in range(0, len(starts), 2048):  # in blocks: bounded memory
         s = starts[i:i + 2048]
-        raw = np.stack([feats[j:j + w] for j in s])  # (n, L, A, 5)
-        scale = (np.stack([bars[j:j + w] for j in s]) if vol is not None and vol.per_bar
-                 else rho[i:i + 2048])
-        windows[i:i + 2048] = to_channels(encode(raw, scale, scaler))
+        if per_bar:
+            z = scaler.transform(np.stack([scaled[j:j + w] for j in s]))
+        else:
+            z = encode(np.stack([feats[j:j + w] for j in s]), rho[i:i + 2048], scaler)
+        windows[i:i + 2048] = to_channels(z)
     ret = feats[..., RET]
     trend, vol_label = labeler.label(ret, stride=stride)
     ids = trend * len(VOLS) + vol_label

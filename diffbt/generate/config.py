@@ -76,6 +76,12 @@ class GeneratorConfig:
         GARCH(1,1) recursion fitted on the training span that scales every bar by its own
         state, so that generated paths rebuild volatility bar by bar
         (`diffbt.generate.volstate.VolState`). With ``"garch"`` no feedback gain is fitted.
+    mean_filter : bool
+        With ``vol_filter="garch"``: model the conditional mean of the volatility-scaled
+        returns by a linear filter of their last 1, 5 and 20 bars and of the volatility
+        state, fitted on the training span (`diffbt.generate.volstate.MeanFilter`); the
+        network models the residuals, so return autocorrelation and a volatility-return
+        relation carry over to the paths by construction.
     diffusion : DiffusionConfig
         The network and schedule (``channels``, ``window`` and the conditioning sizes are set
         from the data at fit time).
@@ -94,6 +100,7 @@ class GeneratorConfig:
     vol_state: bool = True
     vol_halflife: int | None = None
     vol_filter: str = "ewma"
+    mean_filter: bool = False
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=_default_train)
 
@@ -113,9 +120,11 @@ class GeneratorConfig:
             raise ValueError(f"jump_k must be > 0, got {self.jump_k!r}")
         if self.vol_filter not in FILTERS:
             raise ValueError(f"vol_filter must be one of {FILTERS}, got {self.vol_filter!r}")
-        for name in ("calibrate", "calibrate_paths", "vol_state"):
+        for name in ("calibrate", "calibrate_paths", "vol_state", "mean_filter"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.mean_filter and not (self.vol_state and self.vol_filter == "garch"):
+            raise ValueError("mean_filter=True needs vol_filter='garch' (and vol_state=True)")
         if not isinstance(self.diffusion, DiffusionConfig):
             raise TypeError(f"diffusion must be a DiffusionConfig, got {self.diffusion!r}")
         if not isinstance(self.train, TrainConfig):

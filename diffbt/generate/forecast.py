@@ -67,10 +67,14 @@ def forecast_quantiles(chain: Chain, context: Market, horizon: int, *, n_samples
     vol = chain.state.vol
     start = len(feats) - overlap
     ctx = feats[None, start:].repeat(n_samples, axis=0)
-    var = None if vol is None else vol.series(feats[..., RET])[None, start].repeat(n_samples,
-                                                                                 axis=0)
+    var = hist = None
+    if vol is not None:
+        series = vol.series(feats[..., RET])
+        var = series[None, start].repeat(n_samples, axis=0)
+        hist = vol.history(feats, series, [start])
+        hist = None if hist is None else hist.repeat(n_samples, axis=0)
     spec = DrawSpec.unconditioned(n_samples, sampler=sampler, sampler_steps=sampler_steps)
-    new = chain.extend(n_samples, horizon, spec, context=ctx, var=var,
+    new = chain.extend(n_samples, horizon, spec, context=ctx, var=var, hist=hist,
                        generator=torch_generator(seed, chain.device))
     last = context.select(chain.state.assets).values[-1, :, 3]
     paths = from_features(new, last)
@@ -133,8 +137,11 @@ def forecast_table(chain: Chain, market: Market, requests: Sequence[tuple[str, i
         ctx = np.stack([feats[t - overlap:t] for t in tb])  # features of bars t-overlap+1..t
         ctx = np.repeat(ctx, n_samples, axis=0)
         var = None if series is None else np.repeat(series[tb - overlap], n_samples, axis=0)
+        hist = None if vol is None else vol.history(feats, series, tb - overlap)
+        hist = None if hist is None else np.repeat(hist, n_samples, axis=0)
         spec = DrawSpec.unconditioned(len(ctx), sampler=sampler, sampler_steps=sampler_steps)
-        new = chain.extend(len(ctx), horizon, spec, context=ctx, var=var, generator=gen)
+        new = chain.extend(len(ctx), horizon, spec, context=ctx, var=var, hist=hist,
+                           generator=gen)
         cum = np.cumsum(new[..., RET], axis=1)  # (n, horizon, A): log return t -> t+h
         for r, j, h in cols:
             ret = widen(chain, cum[:, h - 1, j].reshape(len(tb), n_samples), h, axis=1)

@@ -28,7 +28,7 @@ from diffbt.generate.volstate import VolState, vol_scale
 __all__ = ["STATE_FORMAT", "Calendar", "DriftShift", "GeneratorState", "SpreadScale",
            "fit_state", "sampler_key"]
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3  # 3: the volatility state may carry a mean filter; 2 and 1 still read
 # format-1 files had their calibrations fitted with the only sampler `fit` used then
 _FORMAT1_SAMPLER = "dpm/20"
 
@@ -234,9 +234,12 @@ def fit_state(train: Market, config: GeneratorConfig
     ret = feats[..., RET]
     vol = None
     if c.vol_state:
-        vol = VolState.fit(ret, c.halflife, filter=c.vol_filter)
-        rho_rows = vol.rho(vol.series(ret)[:-1])
-        scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
+        vol = VolState.fit(ret, c.halflife, filter=c.vol_filter, mean=c.mean_filter)
+        if vol.per_bar:
+            scaler = FeatureScaler.fit(vol.filter_bars(feats)[0])
+        else:
+            rho_rows = vol.rho(vol.series(ret)[:-1])
+            scaler = FeatureScaler.fit(vol_scale(feats[:, None], rho_rows)[:, 0])
     else:
         scaler = FeatureScaler.fit(feats)
     labeler = RegimeLabeler.fit(ret, c.window)

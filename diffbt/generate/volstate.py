@@ -18,6 +18,13 @@ With the ``"garch"`` filter (`FILTERS`) the state follows a GJR-GARCH(1,1) recur
 the training span instead (`fit_garch`, `garch_variance`), and every bar, not only a window's
 first, is divided by its own ``rho``; generated windows are rebuilt bar by bar
 (`VolState.rebuild`), so no feedback gain is fitted.
+
+On top of the GARCH filter a `MeanFilter` can model the conditional mean of the scaled returns
+``y_t = r_t / rho_t``: a linear function of their recent past and of ``log rho_t``, fitted by
+least squares on the training span. The network then models the residuals, and the rebuild
+adds the mean back bar by bar, so return autocorrelation (momentum, mean reversion) and a
+relation between volatility and the next returns carry over by construction instead of
+having to be learnt from a weak signal.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ import numpy as np
 
 from diffbt.data.features import LVOL, RET
 
-__all__ = ["FILTERS", "VolState", "ewma_variance", "fit_garch", "garch_variance", "vol_scale"]
+__all__ = ["FILTERS", "MEAN_LAGS", "MeanFilter", "VolState", "ewma_variance", "fit_garch",
+           "garch_variance", "vol_scale"]
 
 # how the state follows a series: "ewma" (window-level state, see above) or "garch" (a
 # GJR-GARCH(1,1) recursion fitted on the training span, applied bar by bar: see `VolState`)
@@ -41,6 +49,8 @@ RHO_LOG_LIMIT = 4.0
 BANK_SIZE = 4096
 PERSISTENCE_MAX = 0.995  # alpha + gamma / 2 + beta of a fitted GARCH filter
 CAP_MARGIN = 0.5  # the filter's variance stays below the training peak's, e^0.5 x in volatility
+# a mean filter's regressors: the mean of the last 1, 5 and 20 scaled returns (and log rho)
+MEAN_LAGS = (1, 5, 20)
 
 
 def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) -> np.ndarray:
@@ -153,6 +163,87 @@ def _frozen(x: Any, dtype: type = np.float64) -> np.ndarray:
     return a
 
 
+def _trailing_means(y: np.ndarray, hist: np.ndarray | None) -> np.ndarray:
+    """Means of the last ``k`` values before each bar, for every ``k`` of `MEAN_LAGS`.
+
+    `y` (..., T, A), `hist` (..., P, A) the values before ``y[..., 0, :]`` (P = max lag;
+    None: zeros). Returns (..., T, A, len(MEAN_LAGS)).
+    """
+    p = max(MEAN_LAGS)
+    if hist is None:
+        hist = np.zeros(y.shape[:-2] + (p,) + y.shape[-1:])
+    full = np.concatenate([hist, y], axis=-2)
+    c = np.cumsum(full, axis=-2)
+    c = np.concatenate([np.zeros_like(c[..., :1, :]), c], axis=-2)  # c[i] = sum full[:i]
+    t = y.shape[-2]
+    end = p + np.arange(t)  # position of bar i in full: sum over full[end - k : end]
+    return np.stack([(c[..., end, :] - c[..., end - k, :]) / k for k in MEAN_LAGS], axis=-1)
+
+
+@dataclass(frozen=True, eq=False)
+class MeanFilter:
+    """Conditional mean of volatility-scaled returns, per asset (see the module docstring):
+
+        m_t = b_1 mean(y_{t-1}) + b_2 mean(y_{t-5..t-1}) + b_3 mean(y_{t-20..t-1})
+              + b_4 log rho_t
+
+    Attributes
+    ----------
+    coef : ndarray, shape (n_assets, len(MEAN_LAGS) + 1)
+        ``b`` per asset, fitted by least squares with an intercept; the intercept (the
+        drift) stays in the residuals the network models.
+    """
+
+    coef: np.ndarray
+
+    def __post_init__(self) -> None:
+        coef = _frozen(self.coef)
+        if coef.ndim != 2 or coef.shape[1] != len(MEAN_LAGS) + 1:
+            raise ValueError(f"a mean filter needs coefficients (n_assets, "
+                             f"{len(MEAN_LAGS) + 1}), got shape {coef.shape}")
+        object.__setattr__(self, "coef", coef)
+
+    @property
+    def memory(self) -> int:
+        """Bars of past scaled returns the mean depends on."""
+        return max(MEAN_LAGS)
+
+    @classmethod
+    def fit(cls, y: np.ndarray, log_rho: np.ndarray) -> MeanFilter:
+        """Least squares on a training span: `y`, `log_rho` (T, A); bars before the span
+        count as zeros."""
+        x = np.concatenate([_trailing_means(y, None), log_rho[..., None]], axis=-1)
+        coef = np.zeros((y.shape[1], x.shape[-1]))
+        for a in range(y.shape[1]):
+            design = np.column_stack([np.ones(len(y)), x[:, a]])
+            b = np.linalg.lstsq(design, y[:, a], rcond=None)[0]
+            coef[a] = np.nan_to_num(b[1:])
+        return cls(coef)
+
+    def means(self, y: np.ndarray, log_rho: np.ndarray, hist: np.ndarray | None = None
+              ) -> np.ndarray:
+        """The mean of each bar of observed scaled returns `y` (..., T, A) with ratios
+        `log_rho` (..., T, A) after history `hist` (..., memory, A) (None: zeros)."""
+        x = np.concatenate([_trailing_means(y, hist), log_rho[..., None]], axis=-1)
+        return np.einsum("...ak,ak->...a", x, self.coef)
+
+    def step(self, hist: np.ndarray, log_rho: np.ndarray) -> np.ndarray:
+        """The mean of the next bar after history `hist` (n, memory, A) at ratio `log_rho`
+        (n, A): (n, A)."""
+        x = np.stack([hist[:, -k:].mean(axis=1) for k in MEAN_LAGS] + [log_rho], axis=-1)
+        return np.einsum("nak,ak->na", x, self.coef)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lags": list(MEAN_LAGS), "coef": self.coef.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MeanFilter:
+        if list(d.get("lags", ())) != list(MEAN_LAGS):
+            raise ValueError(f"the model's mean filter uses lags {d.get('lags')}, this version "
+                             f"of diffbt {list(MEAN_LAGS)}; fit it again")
+        return cls(d["coef"])
+
+
 @dataclass(frozen=True, eq=False)
 class VolState:
     """The fitted volatility state (see the module docstring).
@@ -183,6 +274,9 @@ class VolState:
         ``e^(2 CAP_MARGIN)`` (volatility at most 1.65x the most turbulent training bar's).
         A persistent fitted recursion fed with fat-tailed generated returns otherwise lets a
         few paths' volatility run away.
+    mean : MeanFilter, optional
+        With the GARCH filter: the conditional mean of the scaled returns; the network then
+        models the residuals and `rebuild` adds the mean back.
     """
 
     halflife: int
@@ -196,6 +290,7 @@ class VolState:
     beta: np.ndarray | None = None
     gamma: np.ndarray | None = None
     cap: np.ndarray | None = None
+    mean: MeanFilter | None = None
 
     def __post_init__(self) -> None:
         if (self.omega is None) != (self.alpha is None) or (self.omega is None) != (
@@ -215,22 +310,31 @@ class VolState:
         object.__setattr__(self, "bank_regime", _frozen(self.bank_regime, np.int64))
         gain = np.ones(len(var0)) if self.gain is None else self.gain
         object.__setattr__(self, "gain", _frozen(gain))
+        if self.mean is not None and self.omega is None:
+            raise ValueError("a mean filter needs the GARCH filter")
         if self.halflife < 1 or len(self.bank) != len(self.bank_regime):
             raise ValueError("a volatility state needs halflife >= 1 and one regime per bank row")
 
     @classmethod
-    def fit(cls, ret: np.ndarray, halflife: int, *, filter: str = "ewma") -> VolState:
-        """The state's scale (and, ``filter="garch"``, its recursion) from training log
-        returns ``(T, n_assets)`` (no bank yet)."""
+    def fit(cls, ret: np.ndarray, halflife: int, *, filter: str = "ewma",
+            mean: bool = False) -> VolState:
+        """The state's scale (and, ``filter="garch"``, its recursion; with `mean`, a
+        `MeanFilter` on top) from training log returns ``(T, n_assets)`` (no bank yet)."""
         if filter not in FILTERS:
             raise ValueError(f"unknown volatility filter {filter!r}; options: {FILTERS}")
+        if mean and filter != "garch":
+            raise ValueError("a mean filter needs the GARCH volatility filter")
         var0 = np.maximum(np.mean(np.asarray(ret) ** 2, axis=0), 1e-20)
         if filter == "garch":
             omega, alpha, gamma, beta = fit_garch(ret)
             omega = np.maximum(omega, 1e-30)
-            peak = garch_variance(ret, omega, alpha, beta, var0, gamma).max(axis=0)
-            return cls(halflife=int(halflife), var0=var0, omega=omega, alpha=alpha, beta=beta,
-                       gamma=gamma, cap=peak * math.exp(2.0 * CAP_MARGIN))
+            states = garch_variance(ret, omega, alpha, beta, var0, gamma)
+            out = cls(halflife=int(halflife), var0=var0, omega=omega, alpha=alpha, beta=beta,
+                      gamma=gamma, cap=states.max(axis=0) * math.exp(2.0 * CAP_MARGIN))
+            if mean:
+                rho = out.rho(out.series(ret)[:-1])
+                out = replace(out, mean=MeanFilter.fit(ret / rho, np.log(rho)))
+            return out
         return cls(halflife=int(halflife), var0=var0)
 
     @property
@@ -290,21 +394,61 @@ class VolState:
         state `var` (n, A)."""
         return self.rho(self.series_from(var, ret * np.sqrt(self.gain))[:, :-1])
 
-    def rebuild(self, scaled: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Generated features from their volatility-scaled values, bar by bar (`per_bar`).
+    def filter_bars(self, features: np.ndarray, var: np.ndarray | float | None = None,
+                    hist: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observed bars in the network's units (`per_bar`): each bar's price-unit features
+        divided by its own ratio, and, with a mean filter, the return less its mean.
 
-        `scaled` (n, L, A, 5) are features divided by each bar's ratio, `var` (n, A) the
-        state before the first bar. Each bar is multiplied by the ratio of the state before
-        it, and its return then updates the state. Returns the features and the state after
-        the last bar.
+        `features` (..., T, A, 5), `var` the state before the first bar (default `var0`),
+        `hist` (..., memory, A) the scaled returns before it (None: zeros). Returns the
+        scaled features, the states (..., T + 1, A) and the scaled returns (..., T, A).
+        """
+        states = self._recursion(features[..., RET], self.var0 if var is None else var)
+        rho = self.rho(states[..., :-1, :])
+        scaled = np.array(features, dtype=np.float64)
+        scaled[..., :LVOL] /= rho[..., None]
+        y = scaled[..., RET].copy()
+        if self.mean is not None:
+            scaled[..., RET] -= self.mean.means(y, np.log(rho), hist)
+        return scaled, states, y
+
+    def history(self, features: np.ndarray, series: np.ndarray, starts: np.ndarray
+                ) -> np.ndarray | None:
+        """The scaled returns (len(starts), memory, A) before bars `starts` of an observed
+        series `features` (T, A, 5) with states `series` (`series`), zeros before its first
+        bar; None without a mean filter."""
+        if self.mean is None:
+            return None
+        p = self.mean.memory
+        y = features[..., RET] / self.rho(series[:-1])
+        y = np.concatenate([np.zeros((p,) + y.shape[1:]), y])
+        return np.stack([y[s:s + p] for s in np.asarray(starts)])
+
+    def rebuild(self, scaled: np.ndarray, var: np.ndarray, hist: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Generated features from their values in the network's units, bar by bar
+        (`per_bar`; the inverse of `filter_bars`).
+
+        `scaled` (n, L, A, 5), `var` (n, A) the state before the first bar, `hist` (n,
+        memory, A) the scaled returns before it (with a mean filter; None: zeros). Each bar
+        gets its mean back, is multiplied by the ratio of the state before it, and its
+        return then updates the state. Returns the features, the state after the last bar
+        and the history after it (None without a mean filter).
         """
         out = np.array(scaled, dtype=np.float64)
         h = np.array(var, dtype=np.float64)
+        if self.mean is not None and hist is None:
+            hist = np.zeros((len(out), self.mean.memory, out.shape[2]))
         for t in range(out.shape[1]):
-            out[:, t, :, :LVOL] *= self.rho(h)[..., None]
+            rho = self.rho(h)
+            if self.mean is not None:
+                out[:, t, :, RET] += self.mean.step(hist, np.log(rho))
+                hist = np.concatenate([hist[:, 1:], out[:, t, None, :, RET]], axis=1)
+            out[:, t, :, :LVOL] *= rho[..., None]
             h = garch_step(h, out[:, t, :, RET], self.omega, self.alpha, self.beta,
                            self.gamma, self.cap)
-        return out, h
+        return out, h, (hist if self.mean is not None else None)
 
     def neutral(self, n: int) -> np.ndarray:
         """The training span's average state, for `n` paths: (n, A)."""
@@ -330,6 +474,8 @@ class VolState:
             d["garch"] = {"omega": self.omega.tolist(), "alpha": self.alpha.tolist(),
                           "gamma": self.gamma.tolist(), "beta": self.beta.tolist(),
                           "cap": self.cap.tolist()}
+        if self.mean is not None:
+            d["mean"] = self.mean.to_dict()
         return d
 
     @classmethod
@@ -342,4 +488,5 @@ class VolState:
                    bank_regime=d["bank_regime"], gain=gain,
                    gain_sampler=d.get("gain_sampler", default_sampler if gain else None),
                    omega=garch.get("omega"), alpha=garch.get("alpha"),
-                   beta=garch.get("beta"), gamma=garch.get("gamma"), cap=garch.get("cap"))
+                   beta=garch.get("beta"), gamma=garch.get("gamma"), cap=garch.get("cap"),
+                   mean=MeanFilter.from_dict(d["mean"]) if d.get("mean") else None)

@@ -560,3 +560,68 @@ def test_forecasts_of_the_garch_filter_have_no_look_ahead(gen_garch, market):
 def test_an_unknown_volatility_filter_is_refused():
     with pytest.raises(ValueError, match="vol_filter must be one of"):
         MarketGenerator(vol_filter="egarch")
+
+
+def _momentum_market(phi: float, n: int = 1500, seed: int = 0):
+    """Two assets with lag-1 autocorrelation `phi` and GARCH(1,1) volatility (plain loop)."""
+    from tests.helpers import market_from_returns
+
+    rng = np.random.default_rng(seed)
+    omega, alpha, beta = 2e-6, 0.08, 0.90
+    h = np.full(2, omega / (1 - alpha - beta))
+    e, r = np.zeros(2), np.zeros(2)
+    out = np.empty((n, 2))
+    for t in range(n):
+        h = omega + alpha * e**2 + beta * h
+        e = np.sqrt(h) * rng.standard_normal(2)
+        r = phi * r + e
+        out[t] = r
+    return market_from_returns(out)
+
+
+def _lag1(ret: np.ndarray) -> float:
+    """Pooled lag-1 autocorrelation of returns (paths, L, A) about zero."""
+    return float((ret[:, 1:] * ret[:, :-1]).sum() / (ret * ret).sum())
+
+
+@pytest.fixture(scope="module")
+def gen_mean():
+    m = _momentum_market(0.25)
+    return m, MarketGenerator(**tiny(window=32, hidden=16, n_blocks=2, steps=30,
+                                     batch_size=32, timesteps=100, vol_filter="garch",
+                                     mean_filter=True)).fit(m, seed=0)
+
+
+def test_the_mean_filter_carries_the_training_autocorrelation_into_the_paths(gen_mean,
+                                                                             tmp_path):
+    """Momentum of the training span (lag-1 autocorrelation 0.25) is in long generated paths
+    by construction, even from a barely trained network; the model file keeps it."""
+    m, g = gen_mean
+    real = _lag1(np.diff(np.log(m.values[:, :, 3]), axis=0)[None])
+    paths = g.sample(64, 252, seed=1, sampler_steps=4)
+    assert _valid(paths.values)
+    got = _lag1(np.diff(np.log(paths.values[..., 3]), axis=1))
+    assert abs(got - real) < 0.1, (got, real)
+    path = g.save(tmp_path / "m.diffbt")
+    back = MarketGenerator.load(path)
+    assert back.config.mean_filter
+    np.testing.assert_array_equal(back.state.vol.mean.coef, g.state.vol.mean.coef)
+    np.testing.assert_array_equal(back.sample(4, 60, seed=2, sampler_steps=3).values,
+                                  g.sample(4, 60, seed=2, sampler_steps=3).values)
+
+
+def test_forecasts_of_the_mean_filter_have_no_look_ahead(gen_mean):
+    m, g = gen_mean
+    m = m.iloc(slice(0, 80))
+    kw = dict(horizon=3, n_samples=8, seed=0, sampler_steps=2)
+    base = g.forecast_series(m, **kw)
+    values = m.values.copy()
+    values[61:, :, :4] *= 1.5
+    changed = g.forecast_series(type(m)(values, m.index, m.assets), **kw)
+    np.testing.assert_array_equal(base[:61], changed[:61])
+    assert np.isfinite(base[-10:]).all()
+
+
+def test_the_mean_filter_needs_the_garch_filter():
+    with pytest.raises(ValueError, match="mean_filter=True needs vol_filter='garch'"):
+        MarketGenerator(mean_filter=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -140,7 +142,8 @@ def test_garch_state_scales_each_bar_and_rebuild_inverts_it_exactly():
     rho = vs.rho(states[:-1])  # the state before each bar
     scaled = vol_scale(feats[None], rho[None])
     np.testing.assert_allclose(scaled[0, ..., 1:4], feats[..., 1:4] / rho[..., None])
-    back, after = vs.rebuild(scaled, states[:1])
+    back, after, hist = vs.rebuild(scaled, states[:1])
+    assert hist is None  # no mean filter
     np.testing.assert_allclose(back[0], feats, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(after[0], states[-1], rtol=1e-10)
     # JSON keeps the recursion
@@ -165,7 +168,7 @@ def test_the_garch_filter_keeps_its_variance_below_the_cap_and_the_training_peak
     assert (states <= vs.cap).all() and np.allclose(states[:, -1], vs.cap)
     scaled = np.zeros((3, 50, 2, 5))
     scaled[..., 0] = -20.0  # generated innovations of -20 sd, bar after bar
-    _, after = vs.rebuild(scaled, vs.neutral(3))
+    after = vs.rebuild(scaled, vs.neutral(3))[1]
     np.testing.assert_allclose(after, np.broadcast_to(vs.cap, (3, 2)))
 
 
@@ -177,3 +180,79 @@ def test_fit_garch_on_a_series_without_any_move_stays_finite_and_stationary():
     assert (alpha + gamma / 2 + beta <= 0.995 + 1e-12).all()
     vs = VolState.fit(r, 64, filter="garch")
     assert np.isfinite(vs.series(r)).all() and np.isfinite(vs.rho(vs.series(r))).all()
+
+
+def _ar_garch(n: int, phi: float, c: float, seed: int) -> np.ndarray:
+    """(n, 1) log returns ``r_t = phi r_{t-1} + c (1 - s_t / s_bar) s_bar + s_t z_t`` with a
+    GARCH(1,1) volatility ``s_t`` (a plain loop)."""
+    rng = np.random.default_rng(seed)
+    omega, alpha, beta = 2e-6, 0.08, 0.90
+    h = omega / (1 - alpha - beta)
+    s_bar = np.sqrt(h)
+    r, e_prev, out = 0.0, 0.0, np.empty(n)
+    for t in range(n):
+        h = omega + alpha * e_prev**2 + beta * h
+        s = np.sqrt(h)
+        e_prev = s * rng.standard_normal()
+        r = phi * r + c * (s_bar - s) + e_prev
+        out[t] = r
+    return out[:, None]
+
+
+def test_mean_filter_regressors_are_trailing_means_of_a_plain_loop():
+    from diffbt.generate.volstate import MEAN_LAGS, MeanFilter
+
+    rng = np.random.default_rng(3)
+    y, lr = rng.normal(size=(2, 30, 2)), rng.normal(size=(2, 30, 2))
+    hist = rng.normal(size=(2, max(MEAN_LAGS), 2))
+    mf = MeanFilter(rng.normal(size=(2, len(MEAN_LAGS) + 1)))
+    got = mf.means(y, lr, hist)
+    full = np.concatenate([hist, y], axis=1)
+    p = max(MEAN_LAGS)
+    for t in range(30):
+        x = [full[:, p + t - k:p + t].mean(axis=1) for k in MEAN_LAGS] + [lr[:, t]]
+        ref = sum(xi * mf.coef[:, i] for i, xi in enumerate(x))
+        np.testing.assert_allclose(got[:, t], ref, rtol=1e-12)
+        # the step used bar by bar in generation agrees
+        np.testing.assert_allclose(mf.step(full[:, t:p + t], lr[:, t]), ref, rtol=1e-12)
+
+
+def test_mean_filter_recovers_planted_autocorrelation_and_volatility_premium():
+    """On a long AR(1) series with a volatility-dependent mean the fitted lag-1 weight is
+    phi and the log-ratio weight is negative (calm bars drift up); a martingale gets
+    weights near zero."""
+    r = np.hstack([_ar_garch(20000, 0.2, 0.0, seed=1), _ar_garch(20000, 0.0, 0.3, seed=2),
+                   _ar_garch(20000, 0.0, 0.0, seed=3)])
+    vs = VolState.fit(r, 64, filter="garch", mean=True)
+    coef = vs.mean.coef  # lag weights are unitless, the log-ratio weight in return units
+    s_bar = 0.01  # the series' mean volatility: E[y_t] ~ -c s_bar log rho_t
+    assert abs(coef[0, 0] - 0.2) < 0.03 and np.all(np.abs(coef[0, 1:3]) < 0.1)
+    assert -1.5 < coef[1, 3] / (0.3 * s_bar) < -0.5 and abs(coef[1, 0]) < 0.03
+    assert np.all(np.abs(coef[2, :3]) < 0.05) and abs(coef[2, 3]) < 0.05 * s_bar
+
+
+def test_mean_filter_bars_and_rebuild_are_inverse_across_a_split():
+    """Filtering a series, then rebuilding its second half from the state and history the
+    first half ends in (as a chained window does), gives the series back exactly."""
+    r = np.hstack([_ar_garch(400, 0.2, 0.2, seed=4), _ar_garch(400, -0.1, 0.0, seed=5)])
+    vs = VolState.fit(r, 64, filter="garch", mean=True)
+    rng = np.random.default_rng(8)
+    feats = rng.normal(size=(400, 2, 5))
+    feats[..., 0] = r
+    scaled, states, y = vs.filter_bars(feats)
+    p = vs.mean.memory
+    assert not np.allclose(scaled[..., 0] * vs.rho(states[:-1]), r)  # the mean is removed
+    hist = vs.history(feats, states, [250])
+    np.testing.assert_allclose(hist[0], y[250 - p:250])
+    back, after, hist_after = vs.rebuild(scaled[None, 250:], states[None, 250], hist)
+    np.testing.assert_allclose(back[0], feats[250:], rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(after[0], states[-1], rtol=1e-9)
+    np.testing.assert_allclose(hist_after[0], y[-p:], rtol=1e-9)
+    again = VolState.from_dict(json.loads(json.dumps(vs.to_dict())))
+    np.testing.assert_array_equal(again.mean.coef, vs.mean.coef)
+
+
+def test_mean_filter_needs_the_garch_filter():
+    r = _ar_garch(300, 0.1, 0.0, seed=6)
+    with pytest.raises(ValueError, match="GARCH"):
+        VolState.fit(r, 64, filter="ewma", mean=True)
