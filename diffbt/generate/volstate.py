@@ -29,6 +29,7 @@ having to be learnt from a weak signal.
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass, field, replace
@@ -190,8 +191,10 @@ class MeanFilter:
     Attributes
     ----------
     coef : ndarray, shape (n_assets, len(MEAN_LAGS) + 1)
-        ``b`` per asset, fitted by least squares with an intercept; the intercept (the
-        drift) stays in the residuals the network models.
+        ``b`` per asset, fitted by least squares with an intercept on the regressors the
+        Bayesian information criterion picks among all their subsets (the others get 0:
+        structure the training span does not support is left to the network); the
+        intercept (the drift) stays in the residuals the network models.
     """
 
     coef: np.ndarray
@@ -211,13 +214,22 @@ class MeanFilter:
     @classmethod
     def fit(cls, y: np.ndarray, log_rho: np.ndarray) -> MeanFilter:
         """Least squares on a training span: `y`, `log_rho` (T, A); bars before the span
-        count as zeros."""
+        count as zeros. Per asset the subset of regressors with the lowest BIC is kept."""
         x = np.concatenate([_trailing_means(y, None), log_rho[..., None]], axis=-1)
-        coef = np.zeros((y.shape[1], x.shape[-1]))
+        n, k = len(y), x.shape[-1]
+        coef = np.zeros((y.shape[1], k))
         for a in range(y.shape[1]):
-            design = np.column_stack([np.ones(len(y)), x[:, a]])
-            b = np.linalg.lstsq(design, y[:, a], rcond=None)[0]
-            coef[a] = np.nan_to_num(b[1:])
+            best = math.inf
+            for size in range(k + 1):
+                for keep in itertools.combinations(range(k), size):
+                    design = np.column_stack([np.ones(n), x[:, a, list(keep)]])
+                    b = np.linalg.lstsq(design, y[:, a], rcond=None)[0]
+                    rss = float(np.sum((y[:, a] - design @ b) ** 2))
+                    bic = n * math.log(max(rss, 1e-300) / n) + (size + 1) * math.log(n)
+                    if bic < best - 1e-9:
+                        best = bic
+                        coef[a] = 0.0
+                        coef[a, list(keep)] = np.nan_to_num(b[1:])
         return cls(coef)
 
     def means(self, y: np.ndarray, log_rho: np.ndarray, hist: np.ndarray | None = None
