@@ -79,9 +79,10 @@ class GeneratorConfig:
     mean_filter : bool
         With ``vol_filter="garch"``: model the conditional mean of the volatility-scaled
         returns by a linear filter of their last 1, 5 and 20 bars and of the volatility
-        state, fitted on the training span (`diffbt.generate.volstate.MeanFilter`); the
-        network models the residuals, so return autocorrelation and a volatility-return
-        relation carry over to the paths by construction.
+        state, fitted on the training span, its regressors chosen per asset by BIC
+        (`diffbt.generate.volstate.MeanFilter`); the network models the residuals, so
+        return autocorrelation and a volatility-return relation carry over to the paths by
+        construction.
     diffusion : DiffusionConfig
         The network and schedule (``channels``, ``window`` and the conditioning sizes are set
         from the data at fit time).
