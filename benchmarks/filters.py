@@ -14,12 +14,13 @@ single-rule strategy of the planted harness the table gives its median annualise
 on these paths (``filters``), and the same without the mean filter (``garch only``), beside
 the true Sharpe: what the filters alone carry, and so what is left to the network.
 
-With ``--model FILE`` (one seed) it also looks at what the network does with those
-residuals: the model in FILE (fitted on that seed's training years with ``--set`` settings
-when FILE does not exist, e.g. ``--set window=128 overlap=32 keep_best=true vol_filter=garch
-calibrate_paths=false hidden=64 mean_filter=true``) draws ``--paths`` unconditioned paths,
-which are filtered back with its own filters, and the residuals' lag-1 autocorrelation and
-mean square are printed beside the training span's.
+With ``--model FILE`` (one seed, or ``--crypto DIR``: the shared hourly data, its first
+80 %) it also looks at what the network does with those residuals: the model in FILE
+(fitted on the training span with ``--set`` settings when FILE does not exist, e.g.
+``--set window=128 overlap=32 keep_best=true vol_filter=garch calibrate_paths=false
+hidden=64 mean_filter=true``) draws ``--paths`` unconditioned paths, which are filtered back
+with its own filters; the residuals' lag-1 autocorrelation, the autocorrelation of their
+absolute values and their mean square are printed beside the training span's.
 """
 
 from __future__ import annotations
@@ -59,16 +60,29 @@ def filtered_paths(features: np.ndarray, n_paths: int, length: int, *, mean: boo
 
 
 def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_years: int,
-              settings: dict) -> None:
-    """Print the lag-1 autocorrelation and mean square of the network's residuals (the
-    filtered return feature) on generated paths against the training span's."""
+              settings: dict, crypto: str | None = None) -> None:
+    """Print the lag-1 autocorrelation of the network's residuals (the filtered return
+    feature), the autocorrelation of their absolute values and their mean square, on
+    generated paths against the training span's (cut into pieces of the paths' length).
+
+    The training span is the planted market's of `seed`, or with `crypto` (a folder of the
+    shared hourly data) its first 80 %, with 720-bar paths."""
     from pathlib import Path
 
     from diffbt.generate.generator import MarketGenerator
 
-    spec = MARKETS[0]
     n_train = train_years * BARS_PER_YEAR
-    market, _ = planted_market(spec, n_train + test_years * BARS_PER_YEAR, seed=seed)
+    length = BARS_PER_YEAR
+    if crypto:
+        from diffbt.data.io import load_market
+
+        files = sorted(Path(crypto).glob("*.csv"))
+        if not files:
+            raise SystemExit(f"reference data not found in {crypto}")
+        market = load_market({f.stem.split("_")[1].replace("USDT", ""): f for f in files})
+        n_train, length = int(len(market) * 0.8), 720
+    else:
+        market, _ = planted_market(MARKETS[0], n_train + test_years * BARS_PER_YEAR, seed=seed)
     if not Path(model_path).exists():
         MarketGenerator(**settings).fit(market, train_end=market.index[n_train - 1],
                                         seed=seed).save(model_path)
@@ -76,22 +90,29 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
     vol = gen.state.vol
     if vol is None or not vol.per_bar:
         raise SystemExit("error: --model needs a model fitted with vol_filter=garch")
-    train = vol.filter_bars(to_features(market.values[:n_train]))[0][None, 50:, :, RET]
-    paths = to_features(gen.sample(n_paths, BARS_PER_YEAR, seed=seed).values)
+    assets = gen.state.assets
+    z = vol.filter_bars(to_features(market.select(assets).values[:n_train]))[0][50:, :, RET]
+    train = np.stack([z[s:s + length] for s in range(0, len(z) - length + 1, length)])
+    paths = to_features(gen.sample(n_paths, length + 50, seed=seed).values)
     made = vol.filter_bars(paths)[0][:, 50:, :, RET]  # from the neutral state: skip 50 bars
 
-    def lag1(x: np.ndarray) -> np.ndarray:
+    def acf(x: np.ndarray, k: int) -> np.ndarray:  # per piece about its mean, pooled
         x = x - x.mean(axis=1, keepdims=True)
-        return (x[:, 1:] * x[:, :-1]).sum(axis=(0, 1)) / (x * x).sum(axis=(0, 1))
+        return (x[:, k:] * x[:, :-k]).sum(axis=(0, 1)) / (x * x).sum(axis=(0, 1))
 
-    ms = (train**2).mean(axis=(0, 1))
-    print(f"\nResiduals of {model_path} (seed {seed}; paths: {n_paths} x {BARS_PER_YEAR} bars, "
-          "the first 50 bars of each left out)\n")
-    print("| asset | lag-1 ACF, training | lag-1 ACF, paths | mean square, paths / training |")
-    print("|---|--:|--:|--:|")
-    for a, t1, p1, m in zip(market.assets, lag1(train), lag1(made),
-                            (made**2).mean(axis=(0, 1)) / ms, strict=True):
-        print(f"| {a} | {t1:+.3f} | {p1:+.3f} | {m:.2f} |")
+    ms = (made**2).mean(axis=(0, 1)) / (train**2).mean(axis=(0, 1))
+    where = "crypto, first 80 %" if crypto else f"seed {seed}"
+    print(f"\nResiduals of {model_path} ({where}; {n_paths} paths of {length} bars after 50 "
+          f"left out, against {len(train)} training pieces of {length})\n")
+    print("| asset | lag-1 ACF, training / paths | ACF of abs, lag 1, training / paths | "
+          "ACF of abs, lag 5, training / paths | mean square, paths / training |")
+    print("|---|--:|--:|--:|--:|")
+    cols = [acf(train, 1), acf(made, 1), acf(np.abs(train), 1), acf(np.abs(made), 1),
+            acf(np.abs(train), 5), acf(np.abs(made), 5)]
+    for j, a in enumerate(assets):
+        c = [v[j] for v in cols]
+        print(f"| {a} | {c[0]:+.3f} / {c[1]:+.3f} | {c[2]:+.3f} / {c[3]:+.3f} | "
+              f"{c[4]:+.3f} / {c[5]:+.3f} | {ms[j]:.2f} |")
 
 
 def _median_sharpe(close: np.ndarray, rule: str) -> float:
@@ -111,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also the network's residuals on this model's paths (one seed)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="settings of the model fitted when --model does not exist")
+    ap.add_argument("--crypto", default=None, metavar="DIR",
+                    help="with --model: the shared hourly crypto data instead of the planted "
+                         "market")
     ap.add_argument("--test-years", type=int, default=6,
                     help="years simulated after the training ones (as in benchmarks.planted: "
                          "the market's draws depend on its length)")
@@ -152,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args.seeds) != 1:
             raise SystemExit("error: --model needs exactly one --seeds value")
         residuals(args.model, args.seeds[0], args.paths, args.train_years, args.test_years,
-                  settings_from(args.set))
+                  settings_from(args.set), crypto=args.crypto)
     return 0
 
 
