@@ -60,13 +60,14 @@ def filtered_paths(features: np.ndarray, n_paths: int, length: int, *, mean: boo
 
 
 def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_years: int,
-              settings: dict, crypto: str | None = None) -> None:
+              settings: dict, crypto: str | None = None, sampler: str = "dpm/20") -> None:
     """Print the lag-1 autocorrelation of the network's residuals (the filtered return
     feature), the autocorrelation of their absolute values and their mean square, on
     generated paths against the training span's (cut into pieces of the paths' length).
 
     The training span is the planted market's of `seed`, or with `crypto` (a folder of the
-    shared hourly data) its first 80 %, with 720-bar paths."""
+    shared hourly data) its first 80 %, with 720-bar paths. `sampler`: ``"dpm/20"``,
+    ``"ddpm"``..."""
     from pathlib import Path
 
     from diffbt.generate.generator import MarketGenerator
@@ -93,7 +94,9 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
     assets = gen.state.assets
     z = vol.filter_bars(to_features(market.select(assets).values[:n_train]))[0][50:, :, RET]
     train = np.stack([z[s:s + length] for s in range(0, len(z) - length + 1, length)])
-    paths = to_features(gen.sample(n_paths, length + 50, seed=seed).values)
+    name, _, steps = sampler.partition("/")
+    paths = to_features(gen.sample(n_paths, length + 50, seed=seed, sampler=name,
+                                   sampler_steps=int(steps) if steps else None).values)
     made = vol.filter_bars(paths)[0][:, 50:, :, RET]  # from the neutral state: skip 50 bars
 
     def acf(x: np.ndarray, k: int) -> np.ndarray:  # per piece about its mean, pooled
@@ -102,8 +105,8 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
 
     ms = (made**2).mean(axis=(0, 1)) / (train**2).mean(axis=(0, 1))
     where = "crypto, first 80 %" if crypto else f"seed {seed}"
-    print(f"\nResiduals of {model_path} ({where}; {n_paths} paths of {length} bars after 50 "
-          f"left out, against {len(train)} training pieces of {length})\n")
+    print(f"\nResiduals of {model_path} ({where}; {sampler}; {n_paths} paths of {length} bars "
+          f"after 50 left out, against {len(train)} training pieces of {length})\n")
     print("| asset | lag-1 ACF, training / paths | ACF of abs, lag 1, training / paths | "
           "ACF of abs, lag 5, training / paths | mean square, paths / training |")
     print("|---|--:|--:|--:|--:|")
@@ -132,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also the network's residuals on this model's paths (one seed)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="settings of the model fitted when --model does not exist")
+    ap.add_argument("--sampler", default="dpm/20",
+                    help="with --model: the sampler of the paths (dpm/20, ddpm, ...)")
     ap.add_argument("--crypto", default=None, metavar="DIR",
                     help="with --model: the shared hourly crypto data instead of the planted "
                          "market")
@@ -176,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args.seeds) != 1:
             raise SystemExit("error: --model needs exactly one --seeds value")
         residuals(args.model, args.seeds[0], args.paths, args.train_years, args.test_years,
-                  settings_from(args.set), crypto=args.crypto)
+                  settings_from(args.set), crypto=args.crypto, sampler=args.sampler)
     return 0
 
 
