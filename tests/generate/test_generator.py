@@ -546,15 +546,19 @@ def test_garch_filtered_paths_carry_the_volatility_of_the_context(gen_garch, mar
     assert width["wild"] > 1.5 * width["calm"]
 
 
-def test_forecasts_of_the_garch_filter_have_no_look_ahead(gen_garch, market):
-    m = market.iloc(slice(0, 60))
+def _assert_forecasts_see_the_past_only(gen, m, cut: int) -> None:
+    """Changing bars from `cut` on leaves the forecasts of every earlier bar as they were."""
     kw = dict(horizon=3, n_samples=8, seed=0, sampler_steps=2)
-    base = gen_garch.forecast_series(m, **kw)
+    base = gen.forecast_series(m, **kw)
     values = m.values.copy()
-    values[41:, :, :4] *= 1.5
-    changed = gen_garch.forecast_series(type(m)(values, m.index, m.assets), **kw)
-    np.testing.assert_array_equal(base[:41], changed[:41])
+    values[cut:, :, :4] *= 1.5
+    changed = gen.forecast_series(type(m)(values, m.index, m.assets), **kw)
+    np.testing.assert_array_equal(base[:cut], changed[:cut])
     assert np.isfinite(base[-10:]).all()
+
+
+def test_forecasts_of_the_garch_filter_have_no_look_ahead(gen_garch, market):
+    _assert_forecasts_see_the_past_only(gen_garch, market.iloc(slice(0, 60)), 41)
 
 
 def test_an_unknown_volatility_filter_is_refused():
@@ -612,14 +616,7 @@ def test_the_mean_filter_carries_the_training_autocorrelation_into_the_paths(gen
 
 def test_forecasts_of_the_mean_filter_have_no_look_ahead(gen_mean):
     m, g = gen_mean
-    m = m.iloc(slice(0, 80))
-    kw = dict(horizon=3, n_samples=8, seed=0, sampler_steps=2)
-    base = g.forecast_series(m, **kw)
-    values = m.values.copy()
-    values[61:, :, :4] *= 1.5
-    changed = g.forecast_series(type(m)(values, m.index, m.assets), **kw)
-    np.testing.assert_array_equal(base[:61], changed[:61])
-    assert np.isfinite(base[-10:]).all()
+    _assert_forecasts_see_the_past_only(g, m.iloc(slice(0, 80)), 61)
 
 
 def test_the_mean_filter_needs_the_garch_filter():
