@@ -484,8 +484,23 @@ TINY_DIFFBT = {"window": 16, "hidden": 16, "n_blocks": 1, "steps": 5, "calibrate
                "calibrate_paths": False}
 
 
+class _WithSampler:
+    """A fitted `MarketGenerator` whose `sample` draws with the sampler ``"name/steps"``."""
+
+    def __init__(self, gen: Any, sampler: str) -> None:
+        name, _, steps = sampler.partition("/")
+        self.gen, self.sampler, self.steps = gen, name, int(steps) if steps else None
+
+    def sample(self, n_paths: int, length: int, **kw: Any) -> Any:
+        return self.gen.sample(n_paths, length, sampler=self.sampler,
+                               sampler_steps=self.steps, **kw)
+
+
 def diffbt_fit(**settings: Any) -> GeneratorFit:
-    """Fit a `MarketGenerator` with `settings` (none: the defaults, what users get)."""
+    """Fit a `MarketGenerator` with `settings` (none: the defaults, what users get); the
+    pseudo-setting ``sampler="dpm-logsnr/20"`` (or ``"ddpm"``...) draws its paths with that
+    sampler instead of the default one."""
+    sampler = settings.pop("sampler", None)
 
     def fit(market: Market, train_end: pd.Timestamp, seed: int, spec: MarketSpec) -> Any:  # noqa: ARG001
         from diffbt.generate.generator import MarketGenerator
@@ -494,8 +509,9 @@ def diffbt_fit(**settings: Any) -> GeneratorFit:
             if step % 500 == 0 or "stage" in info:
                 log.info("diffbt fit: step %d %s", step, info.get("stage", ""))
 
-        return MarketGenerator(**settings).fit(market, train_end=train_end, seed=seed,
-                                               progress=progress)
+        gen = MarketGenerator(**settings).fit(market, train_end=train_end, seed=seed,
+                                              progress=progress)
+        return gen if sampler is None else _WithSampler(gen, str(sampler))
 
     return fit
 

@@ -292,3 +292,14 @@ def test_settings_from_reads_json_values_and_names_a_bad_item():
         "window": 128, "keep_best": True, "vol_filter": "garch"}
     with pytest.raises(SystemExit, match="KEY=VALUE, got 'hidden'"):
         settings_from(["hidden"])
+
+
+def test_a_diffbt_variant_can_draw_its_paths_with_another_sampler():
+    spec = P.MarketSpec("m", (P.AssetSpec("A", "null"), P.AssetSpec("B", "null")))
+    market, _ = P.planted_market(spec, 300, seed=0)
+    end = market.index[199]
+    plain = P.diffbt_fit(**P.TINY_DIFFBT)(market, end, 0, spec)
+    other = P.diffbt_fit(**P.TINY_DIFFBT, sampler="dpm/3")(market, end, 0, spec)
+    got = other.sample(3, 20, seed=1).values
+    np.testing.assert_array_equal(got, plain.sample(3, 20, seed=1, sampler_steps=3).values)
+    assert not np.array_equal(got, plain.sample(3, 20, seed=1).values)  # not the default 20
