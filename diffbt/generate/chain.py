@@ -237,7 +237,9 @@ class Chain:
         elif hist is None:
             hist = np.zeros((n, vol.mean.memory, len(vol.var0)))
 
-        def advance(var, hist, bars, generated):
+        def advance(var: np.ndarray, hist: np.ndarray | None, bars: np.ndarray,
+                    generated: bool) -> tuple[np.ndarray, np.ndarray | None]:
+            """The state (and the mean filter's history) after `bars` (n, k, A, 5)."""
             if hist is None:
                 return vol.advance(var, bars[..., RET], generated=generated), None
             _, states, y = vol.filter_bars(bars, var, hist)

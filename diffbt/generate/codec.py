@@ -3,8 +3,10 @@
     features (B, L, A, 5) --/ rho, scaler--> z (B, L, A, 5) --to_channels--> (B, A*5, L)
     network output (B, A*5, L) --from_channels--> z --scaler, * rho--> features
 
-``rho`` is the volatility ratio each window starts with (`diffbt.generate.volstate`); the
-network is channel-first, everything else in diffbt is bars-first.
+``rho`` is the volatility ratio each window starts with (`diffbt.generate.volstate`); with
+the GARCH filter every bar is divided by its own ratio instead and, with a mean filter, its
+return is less its conditional mean (`VolState.filter_bars`, inverted bar by bar by
+`VolState.rebuild`). The network is channel-first, everything else in diffbt is bars-first.
 """
 
 from __future__ import annotations
