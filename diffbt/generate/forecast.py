@@ -130,6 +130,8 @@ def forecast_table(chain: Chain, market: Market, requests: Sequence[tuple[str, i
     if len(bars) == 0:
         return out
     cols = [(r, assets.index(r[0]), r[1]) for r in requests]
+    # a mean filter's history before each context, for all origins at once
+    hists = None if vol is None else vol.history(feats, series, bars - overlap)
     gen = torch_generator(seed, chain.device)
     per = max(1, batch_size // n_samples)
     for s in range(0, len(bars), per):
@@ -137,8 +139,7 @@ def forecast_table(chain: Chain, market: Market, requests: Sequence[tuple[str, i
         ctx = np.stack([feats[t - overlap:t] for t in tb])  # features of bars t-overlap+1..t
         ctx = np.repeat(ctx, n_samples, axis=0)
         var = None if series is None else np.repeat(series[tb - overlap], n_samples, axis=0)
-        hist = None if vol is None else vol.history(feats, series, tb - overlap)
-        hist = None if hist is None else np.repeat(hist, n_samples, axis=0)
+        hist = None if hists is None else np.repeat(hists[s:s + per], n_samples, axis=0)
         spec = DrawSpec.unconditioned(len(ctx), sampler=sampler, sampler_steps=sampler_steps)
         new = chain.extend(len(ctx), horizon, spec, context=ctx, var=var, hist=hist,
                            generator=gen)
