@@ -95,7 +95,9 @@ def from_features(features: np.ndarray, start_close: np.ndarray | float) -> np.n
 class FeatureScaler:
     """Standardise features per asset and feature: ``z = (x - mean) / std``.
 
-    Fit it on the training span only (`fit`); it is saved with the model as JSON.
+    Fit it on the training span only (`fit`); it is saved with the model as JSON. A feature
+    that is constant in training (std 0: e.g. opens always at the previous close) maps to
+    ``z = 0`` and back to that constant, whatever the network outputs for it.
     """
 
     mean: tuple[tuple[float, ...], ...]  # (n_assets, n_features)
@@ -103,17 +105,18 @@ class FeatureScaler:
 
     @classmethod
     def fit(cls, features: np.ndarray) -> FeatureScaler:
-        """Fit on features of shape (..., n_assets, n_features); constant features get std 1."""
+        """Fit on features of shape (..., n_assets, n_features); constant features get std 0."""
         f = np.asarray(features, dtype=np.float64)
         f = f.reshape(-1, *f.shape[-2:])
         mean = f.mean(axis=0)
         std = f.std(axis=0)
-        std = np.where(std > 1e-12, std, 1.0)
+        std = np.where(std > 1e-12, std, 0.0)
         return cls(tuple(map(tuple, mean.tolist())), tuple(map(tuple, std.tolist())))
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        return (np.asarray(features, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(
-            self.std)
+        std = np.asarray(self.std)
+        return (np.asarray(features, dtype=np.float64) - np.asarray(self.mean)) / np.where(
+            std > 0, std, 1.0)
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
         return np.asarray(z, dtype=np.float64) * np.asarray(self.std) + np.asarray(self.mean)

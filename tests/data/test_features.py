@@ -70,14 +70,18 @@ def test_from_features_stays_finite_at_float_extremes(value):
 def test_feature_scaler_standardises_per_asset_and_feature():
     rng = np.random.default_rng(0)
     f = rng.normal(3.0, 2.0, size=(200, 2, 5))
-    f[:, 1, 4] = 7.0  # constant feature: std 1, not 0
+    f[:, 1, 4] = 7.0  # constant feature: std 0, z = 0, and it comes back constant
     scaler = FeatureScaler.fit(f)
     np.testing.assert_allclose(scaler.mean, f.mean(axis=0))
     expected_std = f.std(axis=0)
-    expected_std[1, 4] = 1.0
+    expected_std[1, 4] = 0.0
     np.testing.assert_allclose(scaler.std, expected_std)
     z = scaler.transform(f)
+    assert np.isfinite(z).all() and np.all(z[:, 1, 4] == 0.0)
     np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(scaler.inverse(z), f)
+    # whatever a network outputs for the constant feature, it decodes to the constant
+    noisy = scaler.inverse(rng.normal(0.0, 3.0, size=z.shape))
+    np.testing.assert_allclose(noisy[:, 1, 4], 7.0)
     again = FeatureScaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
     assert again == scaler
