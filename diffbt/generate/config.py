@@ -70,14 +70,16 @@ class GeneratorConfig:
         (`diffbt.generate.volstate`).
     vol_halflife : int, optional
         Half-life in bars of that state (default: ``4 * window``).
-    vol_filter : {"ewma", "garch"}
+    vol_filter : {"ewma", "garch", "garch2"}
         How the state follows a series: ``"ewma"``, an exponentially weighted mean of
         squared returns that scales each window by the state it starts in; ``"garch"``, a
-        GARCH(1,1) recursion fitted on the training span that scales every bar by its own
+        GJR-GARCH(1,1) recursion fitted on the training span that scales every bar by its own
         state, so that generated paths rebuild volatility bar by bar
-        (`diffbt.generate.volstate.VolState`). With ``"garch"`` no feedback gain is fitted.
+        (`diffbt.generate.volstate.VolState`); ``"garch2"``, the same with a fast and a slow
+        variance component per asset (`diffbt.generate.volstate.fit_two_components`). With
+        either GARCH filter no feedback gain is fitted.
     mean_filter : bool
-        With ``vol_filter="garch"``: model the conditional mean of the volatility-scaled
+        With a GARCH filter: model the conditional mean of the volatility-scaled
         returns by a linear filter of their last 1, 5 and 20 bars and of the volatility
         state, fitted on the training span, its regressors chosen per asset by BIC
         (`diffbt.generate.volstate.MeanFilter`); the network models the residuals, so
@@ -124,8 +126,9 @@ class GeneratorConfig:
         for name in ("calibrate", "calibrate_paths", "vol_state", "mean_filter"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if self.mean_filter and not (self.vol_state and self.vol_filter == "garch"):
-            raise ValueError("mean_filter=True needs vol_filter='garch' (and vol_state=True)")
+        if self.mean_filter and not (self.vol_state and self.vol_filter != "ewma"):
+            raise ValueError("mean_filter=True needs vol_filter='garch' or 'garch2' (and "
+                             "vol_state=True)")
         if not isinstance(self.diffusion, DiffusionConfig):
             raise TypeError(f"diffusion must be a DiffusionConfig, got {self.diffusion!r}")
         if not isinstance(self.train, TrainConfig):

@@ -245,9 +245,10 @@ def fit_state(train: Market, config: GeneratorConfig
     labeler = RegimeLabeler.fit(ret, c.window)
     jumps = JumpDetector.fit(ret, k=c.jump_k)
     windows = training_windows(feats, c, scaler, vol, labeler, jumps)
-    ids, log_rho = windows[1], windows[3]
+    ids = windows[1]
     if vol is not None:  # the states training windows start in, to start fresh paths
-        vol = vol.with_bank(log_rho, ids)
+        starts = np.arange(0, len(ret) - c.window + 1, c.window_stride)
+        vol = vol.with_bank(vol.series(ret)[starts], ids)
     counts = np.bincount(ids, minlength=len(REGIMES))
     state = GeneratorState(assets=train.assets, scaler=scaler, regimes=labeler, jumps=jumps,
                            calendar=Calendar.of(train.index, train.freq),

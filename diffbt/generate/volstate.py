@@ -17,7 +17,9 @@ of a random training window (of the regime asked for): the ``bank``.
 With the ``"garch"`` filter (`FILTERS`) the state follows a GJR-GARCH(1,1) recursion fitted on
 the training span instead (`fit_garch`, `garch_variance`), and every bar, not only a window's
 first, is divided by its own ``rho``; generated windows are rebuilt bar by bar
-(`VolState.rebuild`), so no feedback gain is fitted.
+(`VolState.rebuild`), so no feedback gain is fitted. ``"garch2"`` is the same with two
+components per asset, a fast GJR one and a slow GARCH one (`fit_two_components`); its state
+holds both components' variances, ``(..., 2 * n_assets)``, component-major.
 
 On top of the GARCH filter a `MeanFilter` can model the conditional mean of the scaled returns
 ``y_t = r_t / rho_t``: a linear function of their recent past and of ``log rho_t``, fitted by
@@ -40,11 +42,12 @@ import numpy as np
 from diffbt.data.features import LVOL, RET
 
 __all__ = ["FILTERS", "MEAN_LAGS", "MeanFilter", "VolState", "ewma_variance", "fit_garch",
-           "garch_variance", "vol_scale"]
+           "fit_two_components", "garch_step", "garch_variance", "total_variance", "vol_scale"]
 
-# how the state follows a series: "ewma" (window-level state, see above) or "garch" (a
+# how the state follows a series: "ewma" (window-level state, see above), "garch" (a
 # GJR-GARCH(1,1) recursion fitted on the training span, applied bar by bar: see `VolState`)
-FILTERS = ("ewma", "garch")
+# or "garch2" (the same with a fast and a slow component, `fit_two_components`)
+FILTERS = ("ewma", "garch", "garch2")
 
 RHO_LOG_LIMIT = 4.0
 BANK_SIZE = 4096
@@ -85,16 +88,17 @@ def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) ->
 def garch_variance(ret: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
                    h0: np.ndarray | float, gamma: np.ndarray | None = None,
                    cap: np.ndarray | None = None) -> np.ndarray:
-    """Causal GJR-GARCH(1,1) variance
-    ``h_{t+1} = min(cap, omega + (alpha + gamma [r_t < 0]) r_t^2 + beta h_t)``
-    (``gamma = 0``: GARCH; no `cap`: unbounded).
+    """Causal GJR-GARCH variance, one or more components per asset (`garch_step`).
 
-    Shapes as `ewma_variance`: `ret` (..., T, A), parameters (A,), `h0` broadcastable to
-    (..., A); returns (..., T + 1, A) with ``out[..., 0, :] = h0``.
+    `ret` (..., T, A); parameters (A,) for one component or (K * A,) for K, component-major
+    (component k of asset a at ``k * A + a``); `h0` broadcastable to (..., K * A). Returns the
+    component variances (..., T + 1, K * A) with ``out[..., 0, :] = h0``; an asset's variance
+    is the sum of its components (`total_variance`).
     """
     r = np.asarray(ret, dtype=np.float64)
-    h = np.broadcast_to(np.asarray(h0, dtype=np.float64), r.shape[:-2] + r.shape[-1:]).copy()
-    out = np.empty(r.shape[:-2] + (r.shape[-2] + 1,) + r.shape[-1:])
+    size = np.size(omega)
+    h = np.broadcast_to(np.asarray(h0, dtype=np.float64), r.shape[:-2] + (size,)).copy()
+    out = np.empty(r.shape[:-2] + (r.shape[-2] + 1, size))
     out[..., 0, :] = h
     for t in range(r.shape[-2]):
         h = garch_step(h, r[..., t, :], omega, alpha, beta, gamma, cap)
@@ -102,20 +106,50 @@ def garch_variance(ret: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: 
     return out
 
 
+def total_variance(h: np.ndarray, n_assets: int) -> np.ndarray:
+    """An asset's variance from its component variances (..., K * A): (..., A)."""
+    k = h.shape[-1] // n_assets
+    return h if k == 1 else h.reshape(h.shape[:-1] + (k, n_assets)).sum(axis=-2)
+
+
 def garch_step(h: np.ndarray, r: np.ndarray, omega: np.ndarray, alpha: np.ndarray,
                beta: np.ndarray, gamma: np.ndarray | None = None,
                cap: np.ndarray | None = None) -> np.ndarray:
-    """One step of `garch_variance`: the variance after return `r` from variance `h`."""
-    lever = alpha if gamma is None else alpha + gamma * (r < 0)
-    h = omega + lever * r * r + beta * h
-    return h if cap is None else np.minimum(h, cap)
+    """The component variances after return `r` (..., A) from `h` (..., K * A):
+
+        h_k <- omega_k + (alpha_k + gamma_k [r < 0]) r^2 + beta_k h_k
+
+    per component k (one component: GJR-GARCH(1,1)). With `cap` (A,) an asset's variance
+    (the sum of its components) stays at most `cap`, all components scaled alike.
+    """
+    n_assets = r.shape[-1]
+    k = np.size(omega) // n_assets
+    rk = r if k == 1 else np.concatenate([r] * k, axis=-1)
+    lever = alpha if gamma is None else alpha + gamma * (rk < 0)
+    h = omega + lever * rk * rk + beta * h
+    if cap is None:
+        return h
+    if k == 1:
+        return np.minimum(h, cap)
+    scale = np.minimum(1.0, cap / np.maximum(total_variance(h, n_assets), 1e-300))
+    return h * np.concatenate([scale] * k, axis=-1)
 
 
-def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(omega, alpha, gamma, beta)`` per asset of a zero-mean GJR-GARCH(1,1) with Student-t
-    innovations, fitted by maximum likelihood on log returns ``(T, A)`` (the `arch`
-    package). The persistence ``alpha + gamma / 2 + beta`` is capped at `PERSISTENCE_MAX`
-    and ``omega`` set so that the long-run variance is the sample's (variance targeting)."""
+def fit_garch(ret: np.ndarray, components: int = 1
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(omega, alpha, gamma, beta)`` of a zero-mean GJR-GARCH with Student-t innovations,
+    fitted by maximum likelihood per asset on log returns ``(T, A)``.
+
+    ``components=1``: GJR-GARCH(1,1) (the `arch` package), its persistence ``alpha + gamma
+    / 2 + beta`` capped at `PERSISTENCE_MAX`. ``components=2``: the sum of a fast GJR
+    component and a slow GARCH component (`fit_two_components`); parameters (2 * A,),
+    component-major (`garch_variance`). Either way ``omega`` is set so that the long-run
+    variance is the sample's (variance targeting).
+    """
+    if components == 2:
+        return fit_two_components(ret)
+    if components != 1:
+        raise ValueError(f"a GARCH filter has 1 or 2 components, got {components}")
     from arch import arch_model
 
     n_assets = ret.shape[1]
@@ -141,6 +175,79 @@ def fit_garch(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             alpha[a], gamma[a], beta[a] = alpha[a] * k, gamma[a] * k, beta[a] * k
             persistence = PERSISTENCE_MAX
         omega[a] = (1.0 - persistence) * float(np.mean(r * r))
+    return omega, alpha, gamma, beta
+
+
+def _two_component_variance(theta: np.ndarray, x2: np.ndarray, neg: np.ndarray,
+                            v: float) -> np.ndarray:
+    """``h_t`` of the two-component model on squared returns `x2` (negative where `neg`),
+    long-run variance `v`, both components starting at their long-run means."""
+    from scipy.signal import lfilter
+
+    a1, g1, b1, a2, b2 = theta
+    m1 = (a1 + g1 / 2) / (1 - b1)  # the fast component's share of the long-run variance
+    o2 = (1 - b2) * v * (1 - m1) - a2 * v
+    c1 = lfilter([1.0], [1.0, -b1], (a1 + g1 * neg) * x2, zi=[b1 * v * m1])[0]
+    c2 = lfilter([1.0], [1.0, -b2], o2 + a2 * x2, zi=[b2 * v * (1 - m1)])[0]
+    return np.concatenate([[v], (c1 + c2)[:-1]])
+
+
+def fit_two_components(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                  np.ndarray]:
+    """A two-component GJR-GARCH with Student-t innovations per asset, by maximum likelihood:
+
+        h_t = c1_t + c2_t
+        c1_{t+1} = (alpha_1 + gamma_1 [r_t < 0]) r_t^2 + beta_1 c1_t            (fast)
+        c2_{t+1} = omega_2 + alpha_2 r_t^2 + beta_2 c2_t                          (slow)
+
+    with ``beta_1 <= beta_2``, ``alpha_2 + beta_2 <= PERSISTENCE_MAX`` and ``omega_2`` set so
+    that the long-run variance is the sample's. A shock decays fast through the first
+    component while the second keeps the slow level: the volatility of hourly crypto, whose
+    shocks fade within hours on top of regimes lasting weeks, which one GARCH(1,1) component
+    can only fit with a persistence at the edge of stationarity. Returns (omega, alpha,
+    gamma, beta), each (2 * A,), component-major; a series without moves gets a constant
+    variance.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import gammaln
+
+    n_assets = ret.shape[1]
+    out = np.zeros((4, 2, n_assets))  # omega, alpha, gamma, beta x component x asset
+
+    def nll(theta: np.ndarray, x2: np.ndarray, neg: np.ndarray) -> float:
+        a1, g1, b1, a2, b2, nu = theta
+        if (min(a1, a2, b1) < 0 or a1 + g1 < 0 or b1 > b2 or a2 + b2 > PERSISTENCE_MAX
+                or not 2.1 < nu < 100 or (a1 + g1 / 2) / (1 - b1) + a2 / (1 - b2) > 0.999):
+            return 1e12
+        h = _two_component_variance(theta[:5], x2, neg, 1.0)
+        if not np.all(h > 0):
+            return 1e12
+        s2 = h * (nu - 2) / nu
+        const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * math.log(math.pi * nu)
+        return float(-len(x2) * const + 0.5 * np.log(s2).sum()
+                     + (nu + 1) / 2 * np.log1p(x2 / (s2 * nu)).sum())
+
+    for a in range(n_assets):
+        r = np.asarray(ret[:, a], dtype=np.float64)
+        v = float(np.mean(r * r))
+        if not v > 0:
+            continue  # no moves: a constant (zero) variance
+        x = r / math.sqrt(v)
+        x2, neg = x * x, (x < 0).astype(np.float64)
+        best = None
+        for start in ([0.10, 0.05, 0.60, 0.02, 0.96, 5.0], [0.15, 0.05, 0.30, 0.01, 0.985, 5.0],
+                      [0.05, 0.03, 0.85, 0.03, 0.95, 5.0]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = minimize(nll, start, args=(x2, neg), method="Nelder-Mead",
+                               options={"maxiter": 3000, "xatol": 1e-5, "fatol": 1e-4})
+            if best is None or res.fun < best.fun:
+                best = res
+        a1, g1, b1, a2, b2 = (float(p) for p in best.x[:5])
+        m1 = (a1 + g1 / 2) / (1 - b1)
+        out[:, 0, a] = 0.0, a1, g1, b1
+        out[:, 1, a] = (1 - b2) * v * (1 - m1) - a2 * v, a2, 0.0, b2
+    omega, alpha, gamma, beta = (p.ravel() for p in out)
     return omega, alpha, gamma, beta
 
 
@@ -266,17 +373,19 @@ class VolState:
         Half-life of the EWMA, in bars.
     var0 : ndarray, shape (n_assets,)
         Training mean squared log return.
-    bank : ndarray, shape (n, n_assets)
-        ``log rho`` at the start of training windows (where fresh paths start).
+    bank : ndarray, shape (n, components * n_assets)
+        ``log rho`` at the start of training windows (where fresh paths start); with two
+        components, each component's ``0.5 log(var_k / var0)``.
     bank_regime : ndarray, shape (n,)
         Regime id of each of those windows.
     gain : ndarray, shape (n_assets,)
         Feedback gain of generated returns (1 = none).
     gain_sampler : str, optional
         The sampler (``"dpm/20"``) the gain was fitted for; None when not fitted.
-    omega, alpha, gamma, beta : ndarray, shape (n_assets,), optional
+    omega, alpha, gamma, beta : ndarray, shape (components * n_assets,), optional
         With the ``"garch"`` filter: the GJR-GARCH(1,1) recursion ``var_{t+1} = omega +
-        (alpha + gamma [r_t < 0]) r_t^2 + beta var_t`` that replaces the EWMA, and every
+        (alpha + gamma [r_t < 0]) r_t^2 + beta var_t`` that replaces the EWMA (``"garch2"``:
+        one such recursion per component, the variance their sum; `garch_step`), and every
         bar (not only a window's first) is scaled by its own ratio (`per_bar`). Fitted on
         the training span, stationary, with the training variance as its long-run level, so
         generated paths rebuild volatility clustering (and the leverage effect) bar by bar
@@ -312,16 +421,20 @@ class VolState:
             if self.gamma is None:
                 object.__setattr__(self, "gamma", np.zeros(len(np.atleast_1d(self.omega))))
             if self.cap is None:
-                object.__setattr__(self, "cap", np.full(len(np.atleast_1d(self.omega)),
+                object.__setattr__(self, "cap", np.full(len(np.atleast_1d(self.var0)),
                                                         np.inf))
             for name in ("omega", "alpha", "beta", "gamma", "cap"):
                 object.__setattr__(self, name, _frozen(getattr(self, name)))
         var0 = _frozen(self.var0)
         object.__setattr__(self, "var0", var0)
-        object.__setattr__(self, "bank", _frozen(self.bank).reshape(-1, len(var0)))
+        object.__setattr__(self, "bank", _frozen(self.bank).reshape(-1, self.components
+                                                                     * len(var0)))
         object.__setattr__(self, "bank_regime", _frozen(self.bank_regime, np.int64))
         gain = np.ones(len(var0)) if self.gain is None else self.gain
         object.__setattr__(self, "gain", _frozen(gain))
+        if self.omega is not None and len(self.omega) not in (len(var0), 2 * len(var0)):
+            raise ValueError(f"a GARCH filter has 1 or 2 components per asset: "
+                             f"{len(self.omega)} parameters for {len(var0)} assets")
         if self.mean is not None and self.omega is None:
             raise ValueError("a mean filter needs the GARCH filter")
         if self.halflife < 1 or len(self.bank) != len(self.bank_regime):
@@ -334,15 +447,19 @@ class VolState:
         `MeanFilter` on top) from training log returns ``(T, n_assets)`` (no bank yet)."""
         if filter not in FILTERS:
             raise ValueError(f"unknown volatility filter {filter!r}; options: {FILTERS}")
-        if mean and filter != "garch":
-            raise ValueError("a mean filter needs the GARCH volatility filter")
+        if mean and filter == "ewma":
+            raise ValueError("a mean filter needs a GARCH volatility filter")
         var0 = np.maximum(np.mean(np.asarray(ret) ** 2, axis=0), 1e-20)
-        if filter == "garch":
-            omega, alpha, gamma, beta = fit_garch(ret)
-            omega = np.maximum(omega, 1e-30)
-            states = garch_variance(ret, omega, alpha, beta, var0, gamma)
+        if filter != "ewma":
+            omega, alpha, gamma, beta = fit_garch(ret, 2 if filter == "garch2" else 1)
+            if filter == "garch":
+                omega = np.maximum(omega, 1e-30)
+            else:  # the slow component carries the intercept
+                omega[len(var0):] = np.maximum(omega[len(var0):], 1e-30)
             out = cls(halflife=int(halflife), var0=var0, omega=omega, alpha=alpha, beta=beta,
-                      gamma=gamma, cap=states.max(axis=0) * math.exp(2.0 * CAP_MARGIN))
+                      gamma=gamma)
+            peak = total_variance(out.series(ret), len(var0)).max(axis=0)
+            out = replace(out, cap=peak * math.exp(2.0 * CAP_MARGIN))
             if mean:
                 rho = out.rho(out.series(ret)[:-1])
                 out = replace(out, mean=MeanFilter.fit(ret / rho, np.log(rho)))
@@ -351,8 +468,13 @@ class VolState:
 
     @property
     def filter(self) -> str:
-        """``"garch"`` or ``"ewma"``."""
-        return "ewma" if self.omega is None else "garch"
+        """``"ewma"``, ``"garch"`` or ``"garch2"``."""
+        return "ewma" if self.omega is None else FILTERS[self.components]
+
+    @property
+    def components(self) -> int:
+        """Variance components per asset: 2 for ``"garch2"``, else 1."""
+        return 1 if self.omega is None else len(self.omega) // len(self.var0)
 
     @property
     def per_bar(self) -> bool:
@@ -365,22 +487,35 @@ class VolState:
         return garch_variance(ret, self.omega, self.alpha, self.beta, var, self.gamma,
                               self.cap)
 
-    def with_bank(self, log_rho: np.ndarray, regime_ids: np.ndarray) -> VolState:
-        """The states training windows start in (at most `BANK_SIZE`, evenly spaced)."""
-        keep = np.unique(np.linspace(0, len(log_rho) - 1, min(len(log_rho), BANK_SIZE))
+    def with_bank(self, states: np.ndarray, regime_ids: np.ndarray) -> VolState:
+        """The states training windows start in (`states` (n, components * A), at most
+        `BANK_SIZE` of them kept, evenly spaced)."""
+        keep = np.unique(np.linspace(0, len(states) - 1, min(len(states), BANK_SIZE))
                          .round().astype(int))
-        return replace(self, bank=np.round(log_rho[keep], 5), bank_regime=regime_ids[keep])
+        if self.components == 1:
+            log_ratio = np.log(self.rho(states[keep]))
+        else:
+            log_ratio = 0.5 * np.log(np.maximum(states[keep], 1e-30) / self._tiled(self.var0))
+        return replace(self, bank=np.round(log_ratio.astype(np.float32), 5),
+                       bank_regime=regime_ids[keep])
+
+    def _tiled(self, x: np.ndarray) -> np.ndarray:
+        """A per-asset array (..., A) repeated for each component (..., components * A)."""
+        return x if self.components == 1 else np.concatenate([x] * self.components, axis=-1)
 
     def with_gain(self, gain: np.ndarray, sampler: str | None) -> VolState:
         return replace(self, gain=np.asarray(gain, dtype=np.float64), gain_sampler=sampler)
 
     # -- the state along a series ----------------------------------------------------------
     def series(self, ret: np.ndarray) -> np.ndarray:
-        """The state before each of the returns ``(T, A)``, and after the last: ``(T + 1, A)``."""
-        return self._recursion(ret, self.var0)
+        """The state before each of the returns ``(T, A)``, and after the last: ``(T + 1,
+        components * A)``, from the long-run state (`neutral`)."""
+        return self._recursion(ret, self.neutral(1)[0])
 
     def rho(self, var: np.ndarray) -> np.ndarray:
-        """Volatility ratio ``sqrt(var / var0)``, clipped to e^-4 .. e^4."""
+        """Volatility ratio ``sqrt(var / var0)`` of states (..., components * A): (..., A),
+        clipped to e^-4 .. e^4."""
+        var = total_variance(var, len(self.var0))
         ratio = np.sqrt(np.maximum(var, 1e-30) / self.var0)
         return np.clip(ratio, math.exp(-RHO_LOG_LIMIT), math.exp(RHO_LOG_LIMIT))
 
@@ -416,7 +551,7 @@ class VolState:
         `hist` (..., memory, A) the scaled returns before it (None: zeros). Returns the
         scaled features, the states (..., T + 1, A) and the scaled returns (..., T, A).
         """
-        states = self._recursion(features[..., RET], self.var0 if var is None else var)
+        states = self._recursion(features[..., RET], self.neutral(1)[0] if var is None else var)
         rho = self.rho(states[..., :-1, :])
         scaled = np.array(features, dtype=np.float64)
         scaled[..., :LVOL] /= rho[..., None]
@@ -442,7 +577,8 @@ class VolState:
         """Generated features from their values in the network's units, bar by bar
         (`per_bar`; the inverse of `filter_bars`).
 
-        `scaled` (n, L, A, 5), `var` (n, A) the state before the first bar, `hist` (n,
+        `scaled` (n, L, A, 5), `var` (n, components * A) the state before the first bar,
+        `hist` (n,
         memory, A) the scaled returns before it (with a mean filter; None: zeros). Each bar
         gets its mean back, is multiplied by the ratio of the state before it, and its
         return then updates the state. Returns the features, the state after the last bar
@@ -463,8 +599,13 @@ class VolState:
         return out, h, (hist if self.mean is not None else None)
 
     def neutral(self, n: int) -> np.ndarray:
-        """The training span's average state, for `n` paths: (n, A)."""
-        return np.broadcast_to(self.var0, (n, len(self.var0))).copy()
+        """The training span's average state, for `n` paths: (n, components * A) (with two
+        components each at its long-run mean)."""
+        var = self.var0
+        if self.components > 1:  # (omega + (alpha + gamma / 2) var0) / (1 - beta) each
+            var = (self.omega + (self.alpha + self.gamma / 2) * self._tiled(self.var0)) / (
+                1.0 - self.beta)
+        return np.broadcast_to(var, (n, len(var))).copy()
 
     def initial(self, regime_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """States (n, A) for fresh paths: those of random training windows (of the regime
@@ -475,7 +616,7 @@ class VolState:
             if len(rows):
                 sel = regime_ids == r
                 pick[sel] = rows[rng.integers(len(rows), size=int(sel.sum()))]
-        return self.var0 * np.exp(2.0 * self.bank[pick])
+        return self._tiled(self.var0) * np.exp(2.0 * self.bank[pick])
 
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

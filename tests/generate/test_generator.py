@@ -504,24 +504,28 @@ def test_fit_names_the_files_and_the_dates_when_the_training_span_is_wrong(caplo
     assert "after the last bar" in caplog.text and "none is left for testing" in caplog.text
 
 
-@pytest.fixture(scope="module")
-def gen_garch(market):
+@pytest.fixture(scope="module", params=["garch", "garch2"])
+def gen_garch(market, request):
     return MarketGenerator(**tiny(hidden=16, n_blocks=2, steps=8, batch_size=32,
-                                  timesteps=100, vol_filter="garch", calibrate=True,
+                                  timesteps=100, vol_filter=request.param, calibrate=True,
                                   calibrate_paths=True)).fit(market, train_end="2008-12-31",
                                                              seed=0)
 
 
 def test_the_garch_filter_is_fitted_saved_and_needs_no_gain(gen_garch, market, tmp_path):
     vol = gen_garch.state.vol
-    assert vol.filter == "garch" and (vol.alpha + vol.gamma / 2 + vol.beta < 1).all()
+    kind = gen_garch.config.vol_filter
+    assert vol.filter == kind and (vol.alpha + vol.gamma / 2 + vol.beta < 1).all()
+    assert vol.components == (2 if kind == "garch2" else 1)
+    assert vol.bank.shape[1] == vol.components * 2  # the window starts' full states
     np.testing.assert_array_equal(vol.gain, 1.0)  # fit skipped the feedback gain
     with pytest.raises(ValueError, match="no feedback gain"):
         gen_garch.calibrate_state()
     a = gen_garch.sample(4, 50, seed=2, sampler_steps=3)
     assert _valid(a.values)
+    assert _valid(gen_garch.sample(4, 80, regime="bear", seed=3, sampler_steps=3).values)
     back = MarketGenerator.load(gen_garch.save(tmp_path / "g.diffbt"))
-    assert back.config.vol_filter == "garch" and back.state.vol.filter == "garch"
+    assert back.config.vol_filter == kind and back.state.vol.filter == kind
     np.testing.assert_array_equal(back.sample(4, 50, seed=2, sampler_steps=3).values,
                                   a.values)
 

@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from diffbt.generate.volstate import VolState, ewma_variance, fit_garch, garch_variance, vol_scale
+from diffbt.generate.volstate import (
+    VolState,
+    ewma_variance,
+    fit_garch,
+    garch_variance,
+    total_variance,
+    vol_scale,
+)
 
 
 def test_ewma_variance_equals_a_plain_loop_and_is_causal():
@@ -180,6 +187,100 @@ def test_fit_garch_on_a_series_without_any_move_stays_finite_and_stationary():
     assert (alpha + gamma / 2 + beta <= 0.995 + 1e-12).all()
     vs = VolState.fit(r, 64, filter="garch")
     assert np.isfinite(vs.series(r)).all() and np.isfinite(vs.rho(vs.series(r))).all()
+
+
+def _two_component_path(n: int, fast: tuple[float, float, float], slow: tuple[float, float],
+                        var: float, seed: int) -> np.ndarray:
+    """Returns (n, 1) of ``h = c1 + c2``, ``c1 <- (a1 + g1 [r < 0]) r^2 + b1 c1`` and ``c2 <-
+    o2 + a2 r^2 + b2 c2`` with long-run variance `var`, Student-t(6) innovations, a plain
+    loop."""
+    (a1, g1, b1), (a2, b2) = fast, slow
+    m1 = (a1 + g1 / 2) / (1 - b1)
+    o2 = (1 - b2) * var * (1 - m1) - a2 * var
+    rng = np.random.default_rng(seed)
+    z = rng.standard_t(6, size=n) / np.sqrt(6 / 4)
+    r, c1, c2 = np.empty(n), var * m1, var * (1 - m1)
+    for t in range(n):
+        r[t] = np.sqrt(c1 + c2) * z[t]
+        c1 = (a1 + g1 * (r[t] < 0)) * r[t] ** 2 + b1 * c1
+        c2 = o2 + a2 * r[t] ** 2 + b2 * c2
+    return r[:, None]
+
+
+def test_two_component_variance_is_the_sum_of_two_plain_loops_and_is_causal():
+    rng = np.random.default_rng(20)
+    r = rng.normal(scale=0.01, size=(3, 40, 2))
+    # component-major: fast components of both assets, then slow ones
+    omega = np.array([0.0, 0.0, 1e-6, 2e-6])
+    alpha, gamma = np.array([0.15, 0.1, 0.02, 0.01]), np.array([0.05, 0.0, 0.0, 0.0])
+    beta = np.array([0.5, 0.6, 0.95, 0.97])
+    h0 = np.array([[3e-5, 4e-5, 1e-4, 2e-4]] * 3)
+    out = garch_variance(r, omega, alpha, beta, h0, gamma)
+    ref = np.empty((3, 41, 4))
+    ref[:, 0] = h0
+    for i in range(40):
+        r2 = np.concatenate([r[:, i], r[:, i]], axis=-1)
+        ref[:, i + 1] = omega + (alpha + gamma * (r2 < 0)) * r2 ** 2 + beta * ref[:, i]
+    np.testing.assert_allclose(out, ref, rtol=1e-12)
+    np.testing.assert_allclose(total_variance(out, 2), ref[..., :2] + ref[..., 2:])
+    moved = r.copy()
+    moved[:, 20:] *= 10.0
+    np.testing.assert_array_equal(garch_variance(moved, omega, alpha, beta, h0, gamma)[:, :21],
+                                  out[:, :21])
+    # the cap bounds an asset's total variance, both components scaled alike
+    cap = np.array([2e-4, 3e-4])
+    crash = np.full((3, 30, 2), -0.5)
+    capped = total_variance(garch_variance(crash, omega, alpha, beta, h0, gamma, cap), 2)
+    assert (capped <= cap * (1 + 1e-12)).all() and np.allclose(capped[:, -1], cap)
+
+
+def test_fit_two_components_recovers_a_fast_and_a_slow_component_and_targets_the_variance():
+    r = np.hstack([_two_component_path(30_000, (0.15, 0.08, 0.55), (0.02, 0.96), 1e-4, seed=21),
+                   _two_component_path(30_000, (0.10, 0.0, 0.70), (0.01, 0.98), 4e-4, seed=22)])
+    vs = VolState.fit(r, 64, filter="garch2")
+    omega, alpha, gamma, beta = vs.omega, vs.alpha, vs.gamma, vs.beta
+    assert omega.shape == (4,) and (omega[:2] == 0).all() and (omega[2:] > 0).all()
+    np.testing.assert_allclose(alpha, [0.15, 0.10, 0.02, 0.01], atol=0.04)
+    np.testing.assert_allclose(gamma[:2], [0.08, 0.0], atol=0.05)
+    np.testing.assert_array_equal(gamma[2:], 0.0)
+    np.testing.assert_allclose(beta, [0.55, 0.70, 0.96, 0.98], atol=0.1)
+    assert (beta[:2] < beta[2:]).all()  # which component is fast is not left to chance
+    # variance targeting: the components' long-run means add up to the sample's variance
+    assert vs.filter == "garch2" and vs.components == 2
+    np.testing.assert_allclose(total_variance(vs.neutral(1), 2)[0], np.mean(r ** 2, axis=0),
+                               rtol=1e-6)
+    # one GJR-GARCH(1,1) component on the same data needs a persistence near 1 to fit the
+    # slow level and then keeps every shock too long: its alpha lies below the fast one's
+    o1, a1, g1, b1 = fit_garch(r)
+    assert (a1 + g1 / 2 + b1 > 0.97).all() and (a1 < alpha[:2]).all()
+
+
+def test_two_component_state_rebuilds_the_series_exactly_and_round_trips_through_json():
+    r = np.hstack([_two_component_path(600, (0.15, 0.05, 0.5), (0.02, 0.95), 1e-4, seed=23),
+                   _two_component_path(600, (0.1, 0.0, 0.6), (0.01, 0.97), 2e-4, seed=24)])
+    vs = VolState.fit(r, 64, filter="garch2", mean=True)
+    feats = np.random.default_rng(25).normal(size=(600, 2, 5))
+    feats[..., 0] = r
+    scaled, states, y = vs.filter_bars(feats)
+    assert states.shape == (601, 4)
+    np.testing.assert_allclose(y, r / vs.rho(states[:-1]))
+    back, after, hist = vs.rebuild(scaled[None], states[None, 0])
+    np.testing.assert_allclose(back[0], feats, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(after[0], states[-1], rtol=1e-9)
+    np.testing.assert_allclose(hist[0], y[-vs.mean.memory:], rtol=1e-9)
+    # the bank keeps each component of the window starts; fresh paths start in them
+    banked = vs.with_bank(states[:-1:50], np.zeros(12, dtype=np.int64))
+    assert banked.bank.shape == (12, 4)
+    start = banked.initial(np.full(200, -1), np.random.default_rng(0))
+    assert {tuple(x) for x in np.round(np.log(start / states[0]), 3)} <= {
+        tuple(x) for x in np.round(np.log(states[:-1:50] / states[0]), 3)}
+    again = VolState.from_dict(json.loads(json.dumps(banked.to_dict())))
+    assert again.filter == "garch2" and again.mean is not None
+    for name in ("omega", "alpha", "gamma", "beta", "cap", "bank"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(banked, name))
+    with pytest.raises(ValueError, match="1 or 2 components"):
+        VolState(halflife=4, var0=[1.0, 1.0], omega=[0.1] * 3, alpha=[0.1] * 3,
+                 beta=[0.5] * 3)
 
 
 def _ar_garch(n: int, phi: float, c: float, seed: int) -> np.ndarray:
