@@ -21,6 +21,11 @@ With ``--model FILE`` (one seed, or ``--crypto DIR``: the shared hourly data, it
 hidden=64 mean_filter=true``) draws ``--paths`` unconditioned paths, which are filtered back
 with its own filters; the residuals' lag-1 autocorrelation, the autocorrelation of their
 absolute values and their mean square are printed beside the training span's.
+
+With ``--clustering`` (sp500_nasdaq trained to 2014, or ``--crypto DIR``) it prints instead
+the per-piece autocorrelation of |r| that each GARCH filter (``"garch"``, ``"garch2"``) puts
+into such i.i.d.-residual paths by itself, against the real market's: how much volatility
+clustering the filter carries before the network adds anything.
 """
 
 from __future__ import annotations
@@ -47,16 +52,64 @@ __all__ = ["filtered_paths", "main", "residuals"]
 
 
 def filtered_paths(features: np.ndarray, n_paths: int, length: int, *, mean: bool,
-                   seed: int = 0) -> tuple[np.ndarray, VolState]:
+                   seed: int = 0, filter: str = "garch", burn: int = 0
+                   ) -> tuple[np.ndarray, VolState]:
     """Closes (n_paths, length, A) rebuilt from the filters fitted on `features` (T, A, 5)
     and its residual bars drawn i.i.d. (the first 50 bars, still in the filters' burn-in,
-    are not drawn)."""
-    vol = VolState.fit(features[..., RET], 512, filter="garch", mean=mean)
+    are not drawn), from the long-run state; `burn` more bars are rebuilt first and dropped.
+    `filter`: ``"garch"`` or ``"garch2"``."""
+    vol = VolState.fit(features[..., RET], 512, filter=filter, mean=mean)
     scaled = vol.filter_bars(features)[0]
     rng = np.random.default_rng(seed)
-    draw = scaled[rng.integers(min(50, len(scaled) // 2), len(scaled), size=(n_paths, length))]
-    bars = vol.rebuild(draw, vol.neutral(n_paths))[0]
+    draw = scaled[rng.integers(min(50, len(scaled) // 2), len(scaled),
+                               size=(n_paths, burn + length))]
+    bars = vol.rebuild(draw, vol.neutral(n_paths))[0][:, burn:]
     return 100.0 * np.exp(np.cumsum(bars[..., RET], axis=1)), vol
+
+
+def clustering(crypto: str | None, n_paths: int, seed: int = 0) -> None:
+    """Print the per-piece ACF of |r| of paths rebuilt by each GARCH filter from i.i.d.
+    training residuals (`filtered_paths`, 500 bars of burn-in) beside the real market's
+    (`benchmarks.quality.clustering_check`'s statistic): sp500_nasdaq trained to 2014 with
+    252-bar pieces, or with `crypto` the shared hourly data's first 80 % with 720-bar
+    pieces."""
+    from benchmarks.quality import CLUSTER_LAGS, _piece_stats
+
+    if crypto:
+        from pathlib import Path
+
+        from diffbt.data.io import load_market
+
+        files = sorted(Path(crypto).glob("*.csv"))
+        if not files:
+            raise SystemExit(f"reference data not found in {crypto}")
+        market = load_market({f.stem.split("_")[1].replace("USDT", ""): f for f in files})
+        train, piece, where = market.split_fraction(0.8)[0], 720, "crypto 1h, first 80 %"
+    else:
+        from diffbt.data import datasets
+
+        market = datasets.load("sp500_nasdaq")
+        train, piece, where = market.split("2014-12-31")[0], 252, "sp500_nasdaq to 2014"
+    r = to_features(market.values)[..., RET]
+    k = len(r) // piece
+    real = _piece_stats(r[:k * piece].reshape(k, piece, -1))["acf_abs"]
+    got = {}
+    for name in ("garch", "garch2"):
+        close, vol = filtered_paths(to_features(train.values), n_paths, piece + 1, mean=False,
+                                    seed=seed, filter=name, burn=500)
+        got[name] = _piece_stats(np.diff(np.log(close), axis=1))["acf_abs"]
+        print(f"{name} fitted on {where}: alpha {np.round(vol.alpha, 3).tolist()} gamma "
+              f"{np.round(vol.gamma, 3).tolist()} beta {np.round(vol.beta, 3).tolist()}")
+    lags = " / ".join(str(g) for g in CLUSTER_LAGS)
+    print(f"\nACF of |r| per {piece}-bar piece, lags {lags} ({n_paths} paths from each "
+          f"filter with i.i.d. training residuals; real: {k} pieces of the whole market)\n")
+    print("| asset | real | garch | garch2 | mean rel. error, garch / garch2 |")
+    print("|---|---|---|---|--:|")
+    for j, a in enumerate(market.assets):
+        cells = [" / ".join(f"{v:.3f}" for v in x[:, j]) for x in (real, got["garch"],
+                                                                    got["garch2"])]
+        err = [np.abs(got[n][:, j] / real[:, j] - 1).mean() for n in ("garch", "garch2")]
+        print(f"| {a} | " + " | ".join(cells) + f" | {err[0]:.0%} / {err[1]:.0%} |")
 
 
 def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_years: int,
@@ -138,12 +191,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sampler", default="dpm/20",
                     help="with --model: the sampler of the paths (dpm/20, ddpm, ...)")
     ap.add_argument("--crypto", default=None, metavar="DIR",
-                    help="with --model: the shared hourly crypto data instead of the planted "
-                         "market")
+                    help="with --model or --clustering: the shared hourly crypto data instead "
+                         "of the planted market (or sp500_nasdaq)")
+    ap.add_argument("--clustering", action="store_true",
+                    help="only the volatility clustering of paths from each GARCH filter "
+                         "with i.i.d. residuals, on sp500_nasdaq or --crypto DIR")
     ap.add_argument("--test-years", type=int, default=6,
                     help="years simulated after the training ones (as in benchmarks.planted: "
                          "the market's draws depend on its length)")
     args = ap.parse_args(argv)
+    if args.clustering:
+        clustering(args.crypto, args.paths)
+        return 0
     spec = MARKETS[0]
     strategies = [s for s in strategies_for(spec) if s.rule in RULES]
     truth = true_sharpes(spec, strategies)

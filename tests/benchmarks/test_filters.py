@@ -38,3 +38,16 @@ def test_filters_benchmark_prints_its_table(capsys):
                  "1"]) == 0
     out = capsys.readouterr().out
     assert "| skill: momentum, phi 0.2 | MOM20 |" in out and "zero = not kept by BIC" in out
+
+
+def test_filters_clustering_mode_prints_both_filters_against_the_real_acf(capsys):
+    assert main(["--clustering", "--paths", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "garch2 fitted on sp500_nasdaq to 2014" in out
+    rows = [line for line in out.splitlines() if line.startswith(("| sp500 |", "| nasdaq |"))]
+    assert len(rows) == 2
+    for line in rows:  # real, garch, garch2: five lags each, then the two errors
+        cells = line.strip("|").split("|")
+        values = [float(v) for c in cells[1:4] for v in c.split("/")]
+        assert len(values) == 15 and all(-1 < v < 1 for v in values)
+        assert cells[4].strip().count("%") == 2
