@@ -46,7 +46,7 @@ from benchmarks.planted import (
     true_sharpes,
 )
 from diffbt.data.features import RET, to_features
-from diffbt.generate.volstate import VolState
+from diffbt.generate.volstate import MEAN_HALFLIVES, VolState
 
 __all__ = ["filtered_paths", "main", "residuals"]
 
@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             runs[name], vol = filtered_paths(feats, args.paths, BARS_PER_YEAR, mean=mean,
                                              seed=seed)
             if mean:
-                print(f"seed {seed}: mean-filter coefficients (lag 1, 5, 20 means, log rho), "
+                print(f"seed {seed}: mean-filter coefficients (last value, means with half-lives "
+                      f"{', '.join(map(str, MEAN_HALFLIVES))}, log rho), "
                       "zero = not kept by BIC")
                 for a, coef in zip(market.assets, vol.mean.coef, strict=True):
                     print(f"  {a}: " + " ".join(f"{c:+.4f}" for c in coef))

@@ -80,8 +80,9 @@ class GeneratorConfig:
         either GARCH filter no feedback gain is fitted.
     mean_filter : bool
         With a GARCH filter: model the conditional mean of the volatility-scaled
-        returns by a linear filter of their last 1, 5 and 20 bars and of the volatility
-        state, fitted on the training span, its regressors chosen per asset by BIC
+        returns by a linear filter of their last value, exponentially weighted means of
+        their past (half-lives 2, 8 and 32 bars) and the volatility state, fitted on the
+        training span, its regressors chosen per asset by BIC
         (`diffbt.generate.volstate.MeanFilter`); the network models the residuals, so
         return autocorrelation and a volatility-return relation carry over to the paths by
         construction.

@@ -41,8 +41,9 @@ import numpy as np
 
 from diffbt.data.features import LVOL, RET
 
-__all__ = ["FILTERS", "MEAN_LAGS", "MeanFilter", "VolState", "ewma_variance", "fit_garch",
-           "fit_two_components", "garch_step", "garch_variance", "total_variance", "vol_scale"]
+__all__ = ["FILTERS", "MEAN_HALFLIVES", "MEAN_MEMORY", "MeanFilter", "VolState", "ewma_variance",
+           "fit_garch", "fit_two_components", "garch_step", "garch_variance", "total_variance",
+           "vol_scale"]
 
 # how the state follows a series: "ewma" (window-level state, see above), "garch" (a
 # GJR-GARCH(1,1) recursion fitted on the training span, applied bar by bar: see `VolState`)
@@ -53,8 +54,10 @@ RHO_LOG_LIMIT = 4.0
 BANK_SIZE = 4096
 PERSISTENCE_MAX = 0.995  # alpha + gamma / 2 + beta of a fitted GARCH filter
 CAP_MARGIN = 0.5  # the filter's variance stays below the training peak's, e^0.5 x in volatility
-# a mean filter's regressors: the mean of the last 1, 5 and 20 scaled returns (and log rho)
-MEAN_LAGS = (1, 5, 20)
+# a mean filter's regressors: the last scaled return, exponentially weighted means of the
+# last MEAN_MEMORY ones with these half-lives in bars (and log rho)
+MEAN_HALFLIVES = (2, 8, 32)
+MEAN_MEMORY = 128
 
 
 def ewma_variance(ret: np.ndarray, halflife: float, var0: np.ndarray | float) -> np.ndarray:
@@ -271,33 +274,44 @@ def _frozen(x: Any, dtype: type = np.float64) -> np.ndarray:
     return a
 
 
-def _trailing_means(y: np.ndarray, hist: np.ndarray | None) -> np.ndarray:
-    """Means of the last ``k`` values before each bar, for every ``k`` of `MEAN_LAGS`.
+def _mean_weights() -> np.ndarray:
+    """The regressors' weights on the last `MEAN_MEMORY` values, most recent first: (P, K),
+    column 0 the last value alone, then one exponentially weighted mean per half-life."""
+    lag = np.arange(MEAN_MEMORY)
+    cols = [np.eye(MEAN_MEMORY)[0]] + [0.5 ** (lag / h) for h in MEAN_HALFLIVES]
+    return np.stack([c / c.sum() for c in cols], axis=1)
 
-    `y` (..., T, A), `hist` (..., P, A) the values before ``y[..., 0, :]`` (P = max lag;
-    None: zeros). Returns (..., T, A, len(MEAN_LAGS)).
+
+def _trailing_means(y: np.ndarray, hist: np.ndarray | None) -> np.ndarray:
+    """The regressors (`_mean_weights`) of each bar: weighted means of the values before it.
+
+    `y` (..., T, A), `hist` (..., MEAN_MEMORY, A) the values before ``y[..., 0, :]`` (None:
+    zeros). Returns (..., T, A, K).
     """
-    p = max(MEAN_LAGS)
+    from scipy.signal import lfilter
+
+    p, t = MEAN_MEMORY, y.shape[-2]
     if hist is None:
         hist = np.zeros(y.shape[:-2] + (p,) + y.shape[-1:])
-    full = np.concatenate([hist, y], axis=-2)
-    c = np.cumsum(full, axis=-2)
-    c = np.concatenate([np.zeros_like(c[..., :1, :]), c], axis=-2)  # c[i] = sum full[:i]
-    t = y.shape[-2]
-    end = p + np.arange(t)  # position of bar i in full: sum over full[end - k : end]
-    return np.stack([(c[..., end, :] - c[..., end - k, :]) / k for k in MEAN_LAGS], axis=-1)
+    full = np.concatenate([hist, y], axis=-2)  # full[p + i] = y[i]; bar i sees full[:p + i]
+    w = _mean_weights()
+    return np.stack([lfilter(w[:, k], [1.0], full, axis=-2)[..., p - 1:p - 1 + t, :]
+                     for k in range(w.shape[1])], axis=-1)
 
 
 @dataclass(frozen=True, eq=False)
 class MeanFilter:
     """Conditional mean of volatility-scaled returns, per asset (see the module docstring):
 
-        m_t = b_1 mean(y_{t-1}) + b_2 mean(y_{t-5..t-1}) + b_3 mean(y_{t-20..t-1})
-              + b_4 log rho_t
+        m_t = b_0 y_{t-1} + sum_h b_h ewm_h(y_{t-1}, y_{t-2}, ...) + b_rho log rho_t
+
+    with exponentially weighted means of half-lives `MEAN_HALFLIVES` (2, 8 and 32 bars) over
+    the last `MEAN_MEMORY` values: momentum and reversal at the scale of a bar, days and
+    weeks.
 
     Attributes
     ----------
-    coef : ndarray, shape (n_assets, len(MEAN_LAGS) + 1)
+    coef : ndarray, shape (n_assets, len(MEAN_HALFLIVES) + 2)
         ``b`` per asset, fitted by least squares with an intercept on the regressors the
         Bayesian information criterion picks among all their subsets (the others get 0:
         structure the training span does not support is left to the network); the
@@ -308,15 +322,15 @@ class MeanFilter:
 
     def __post_init__(self) -> None:
         coef = _frozen(self.coef)
-        if coef.ndim != 2 or coef.shape[1] != len(MEAN_LAGS) + 1:
+        if coef.ndim != 2 or coef.shape[1] != len(MEAN_HALFLIVES) + 2:
             raise ValueError(f"a mean filter needs coefficients (n_assets, "
-                             f"{len(MEAN_LAGS) + 1}), got shape {coef.shape}")
+                             f"{len(MEAN_HALFLIVES) + 2}), got shape {coef.shape}")
         object.__setattr__(self, "coef", coef)
 
     @property
     def memory(self) -> int:
         """Bars of past scaled returns the mean depends on."""
-        return max(MEAN_LAGS)
+        return MEAN_MEMORY
 
     @classmethod
     def fit(cls, y: np.ndarray, log_rho: np.ndarray) -> MeanFilter:
@@ -349,17 +363,21 @@ class MeanFilter:
     def step(self, hist: np.ndarray, log_rho: np.ndarray) -> np.ndarray:
         """The mean of the next bar after history `hist` (n, memory, A) at ratio `log_rho`
         (n, A): (n, A)."""
-        x = np.stack([hist[:, -k:].mean(axis=1) for k in MEAN_LAGS] + [log_rho], axis=-1)
+        x = np.einsum("npa,pk->nak", hist[:, ::-1], _mean_weights())
+        x = np.concatenate([x, log_rho[..., None]], axis=-1)
         return np.einsum("nak,ak->na", x, self.coef)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lags": list(MEAN_LAGS), "coef": self.coef.tolist()}
+        return {"halflives": list(MEAN_HALFLIVES), "memory": MEAN_MEMORY,
+                "coef": self.coef.tolist()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MeanFilter:
-        if list(d.get("lags", ())) != list(MEAN_LAGS):
-            raise ValueError(f"the model's mean filter uses lags {d.get('lags')}, this version "
-                             f"of diffbt {list(MEAN_LAGS)}; fit it again")
+        ours = {"halflives": list(MEAN_HALFLIVES), "memory": MEAN_MEMORY}
+        theirs = {k: d.get(k) for k in ours} if "halflives" in d else {"lags": d.get("lags")}
+        if theirs != ours:
+            raise ValueError(f"the model's mean filter has the regressors {theirs}, this "
+                             f"version of diffbt {ours}; fit the model again")
         return cls(d["coef"])
 
 

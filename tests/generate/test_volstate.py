@@ -300,22 +300,31 @@ def _ar_garch(n: int, phi: float, c: float, seed: int) -> np.ndarray:
     return out[:, None]
 
 
-def test_mean_filter_regressors_are_trailing_means_of_a_plain_loop():
-    from diffbt.generate.volstate import MEAN_LAGS, MeanFilter
+def test_mean_filter_regressors_are_weighted_means_of_a_plain_loop():
+    from diffbt.generate.volstate import MEAN_HALFLIVES, MEAN_MEMORY, MeanFilter
 
     rng = np.random.default_rng(3)
     y, lr = rng.normal(size=(2, 30, 2)), rng.normal(size=(2, 30, 2))
-    hist = rng.normal(size=(2, max(MEAN_LAGS), 2))
-    mf = MeanFilter(rng.normal(size=(2, len(MEAN_LAGS) + 1)))
+    p = MEAN_MEMORY
+    hist = rng.normal(size=(2, p, 2))
+    mf = MeanFilter(rng.normal(size=(2, len(MEAN_HALFLIVES) + 2)))
     got = mf.means(y, lr, hist)
     full = np.concatenate([hist, y], axis=1)
-    p = max(MEAN_LAGS)
     for t in range(30):
-        x = [full[:, p + t - k:p + t].mean(axis=1) for k in MEAN_LAGS] + [lr[:, t]]
+        past = full[:, p + t - 1::-1][:, :p]  # the last p values before bar t, newest first
+        x = [past[:, 0]]
+        for h in MEAN_HALFLIVES:
+            w = np.array([0.5 ** (j / h) for j in range(p)])
+            x.append(np.einsum("j,nja->na", w / w.sum(), past))
+        x.append(lr[:, t])
         ref = sum(xi * mf.coef[:, i] for i, xi in enumerate(x))
-        np.testing.assert_allclose(got[:, t], ref, rtol=1e-12)
+        np.testing.assert_allclose(got[:, t], ref, rtol=1e-10)
         # the step used bar by bar in generation agrees
-        np.testing.assert_allclose(mf.step(full[:, t:p + t], lr[:, t]), ref, rtol=1e-12)
+        np.testing.assert_allclose(mf.step(full[:, t:p + t], lr[:, t]), ref, rtol=1e-10)
+    # a model file with other regressors is refused with a clear message
+    with pytest.raises(ValueError, match="fit the model again"):
+        MeanFilter.from_dict({"lags": [1, 5, 20], "coef": [[0.0] * 4] * 2})
+    assert MeanFilter.from_dict(json.loads(json.dumps(mf.to_dict()))).coef.shape == (2, 5)
 
 
 def test_mean_filter_recovers_planted_autocorrelation_and_volatility_premium():
@@ -327,8 +336,8 @@ def test_mean_filter_recovers_planted_autocorrelation_and_volatility_premium():
     vs = VolState.fit(r, 64, filter="garch", mean=True)
     coef = vs.mean.coef  # lag weights are unitless, the log-ratio weight in return units
     s_bar = 0.01  # the series' mean volatility: E[y_t] ~ -c s_bar log rho_t
-    assert abs(coef[0, 0] - 0.2) < 0.03 and np.all(np.abs(coef[0, 1:3]) < 0.1)
-    assert -1.5 < coef[1, 3] / (0.3 * s_bar) < -0.5 and abs(coef[1, 0]) < 0.03
+    assert abs(coef[0, 0] - 0.2) < 0.03 and np.all(np.abs(coef[0, 1:4]) < 0.1)
+    assert -1.5 < coef[1, 4] / (0.3 * s_bar) < -0.5 and abs(coef[1, 0]) < 0.03
     np.testing.assert_array_equal(coef[2], 0.0)  # the criterion keeps nothing there
 
 
