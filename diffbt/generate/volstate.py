@@ -375,6 +375,9 @@ class MeanFilter:
     def from_dict(cls, d: dict[str, Any]) -> MeanFilter:
         ours = {"halflives": list(MEAN_HALFLIVES), "memory": MEAN_MEMORY}
         theirs = {k: d.get(k) for k in ours} if "halflives" in d else {"lags": d.get("lags")}
+        coef = np.asarray(d["coef"], dtype=np.float64)
+        if theirs != ours and coef.ndim == 2 and not coef.any():  # no regressor was kept
+            return cls(np.zeros((len(coef), len(MEAN_HALFLIVES) + 2)))
         if theirs != ours:
             raise ValueError(f"the model's mean filter has the regressors {theirs}, this "
                              f"version of diffbt {ours}; fit the model again")

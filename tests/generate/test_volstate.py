@@ -323,7 +323,10 @@ def test_mean_filter_regressors_are_weighted_means_of_a_plain_loop():
         np.testing.assert_allclose(mf.step(full[:, t:p + t], lr[:, t]), ref, rtol=1e-10)
     # a model file with other regressors is refused with a clear message
     with pytest.raises(ValueError, match="fit the model again"):
-        MeanFilter.from_dict({"lags": [1, 5, 20], "coef": [[0.0] * 4] * 2})
+        MeanFilter.from_dict({"lags": [1, 5, 20], "coef": [[0.0] * 4, [0.1, 0, 0, 0]]})
+    # one that kept no regressor is the same filter under any regressors: it loads
+    none = MeanFilter.from_dict({"lags": [1, 5, 20], "coef": [[0.0] * 4] * 2})
+    np.testing.assert_array_equal(none.coef, np.zeros((2, 5)))
     assert MeanFilter.from_dict(json.loads(json.dumps(mf.to_dict()))).coef.shape == (2, 5)
 
 
