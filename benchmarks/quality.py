@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,8 @@ __all__ = [
 
 # -- against the baselines --------------------------------------------------------------------
 def baseline_table(gen: MarketGenerator, train: Market, test: Market, *, n_paths: int = 200,
-                   seed: int = 0, sampler_steps: int | None = 20) -> pd.DataFrame:
+                   seed: int = 0, sampler_steps: int | None = 20, sampler: str = "dpm"
+                   ) -> pd.DataFrame:
     """Stylized-facts distances to `test` of diffusion paths and the four baselines.
 
     Paths have the length of `test` and start at the end of `train`.
@@ -57,7 +59,8 @@ def baseline_table(gen: MarketGenerator, train: Market, test: Market, *, n_paths
 
     length = len(test)
     sets: dict[str, PathSet] = {
-        "diffusion": gen.sample(n_paths, length, seed=seed, sampler_steps=sampler_steps)}
+        "diffusion": gen.sample(n_paths, length, seed=seed, sampler=sampler,
+                                sampler_steps=sampler_steps)}
     for name, cls in (("gbm", GBM), ("merton", MertonJumpDiffusion),
                       ("garch", GarchT), ("bootstrap", BlockBootstrap)):
         sets[name] = cls().fit(train).sample(n_paths, length, seed=seed)
@@ -189,7 +192,8 @@ def acf_reference(train: Market, test: Market, *, lags: int = 20) -> dict[str, A
 # -- long paths: drift and volatility by position --------------------------------------------
 def long_path_check(gen: MarketGenerator, train: Market, *, n_paths: int = 200,
                     length: int = 1006, blocks: Sequence[int] = (0, 126, 252, 504),
-                    seed: int = 5, sampler_steps: int | None = 20) -> dict[str, Any]:
+                    seed: int = 5, sampler_steps: int | None = 20, sampler: str = "dpm"
+                    ) -> dict[str, Any]:
     """Drift, volatility and volume of unconditioned paths by position along the path.
 
     Per block ``[blocks[i], blocks[i+1])`` (the last to `length`): the mean log return per
@@ -207,7 +211,8 @@ def long_path_check(gen: MarketGenerator, train: Market, *, n_paths: int = 200,
                      axis=1)
         return (np.median(v.reshape(-1, r.shape[2]), axis=0) * math.sqrt(ppy)).tolist()
 
-    ps = gen.sample(n_paths, length, seed=seed, sampler_steps=sampler_steps, start_price=1.0)
+    ps = gen.sample(n_paths, length, seed=seed, sampler=sampler, sampler_steps=sampler_steps,
+                    start_price=1.0)
     r = np.diff(np.log(ps.field("close")), axis=1, prepend=0.0)
     lv = np.log1p(ps.field("volume"))
     edges = [*blocks, length]
@@ -245,8 +250,8 @@ def _piece_stats(ret: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def clustering_check(gen: MarketGenerator, market: Market, train: Market, *, piece: int,
-                     n_paths: int = 200, seed: int = 0, sampler_steps: int | None = 20
-                     ) -> dict[str, Any]:
+                     n_paths: int = 200, seed: int = 0, sampler_steps: int | None = 20,
+                     sampler: str = "dpm") -> dict[str, Any]:
     """Volatility clustering and leverage of `piece`-bar paths against the real market's.
 
     Real: the mean over consecutive `piece`-bar pieces of all of `market` of each piece's ACF
@@ -261,7 +266,7 @@ def clustering_check(gen: MarketGenerator, market: Market, train: Market, *, pie
     r = np.diff(np.log(market.values[:, :, 3]), axis=0)
     k = len(r) // piece
     real = _piece_stats(r[:k * piece].reshape(k, piece, -1))
-    sets = {"diffusion": gen.sample(n_paths, piece + 1, seed=seed,
+    sets = {"diffusion": gen.sample(n_paths, piece + 1, seed=seed, sampler=sampler,
                                     sampler_steps=sampler_steps)}
     for name, cls in (("garch", GarchT), ("bootstrap", BlockBootstrap)):
         sets[name] = cls().fit(train).sample(n_paths, piece + 1, seed=seed)
@@ -501,6 +506,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     help="(re)fit the forecast spread calibration of --model on the last "
                          "10 %% of the training span")
     ap.add_argument("--checks", default="baselines,regimes,jumps,seams,sampler,forecast")
+    ap.add_argument("--sampler", default="dpm/20", metavar="NAME/STEPS",
+                    help="the diffusion model's sampler in the baselines, longpaths and "
+                         "clustering checks (dpm/20, dpm-logsnr/20, ddpm)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -529,16 +537,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results["config"] = gen.config.to_dict()
     results["context_bars"] = gen.config.context_bars
     checks = set(args.checks.split(","))
+    name, _, steps = args.sampler.partition("/")
+    draw = {"sampler": name, "sampler_steps": int(steps) if steps else None}
 
     def flush() -> None:
         (out / "quality.json").write_text(json.dumps(results, indent=2, default=str))
         (out / "quality.md").write_text("\n".join(md))
 
     md = [f"# diffbt quality: {label}", "",
-          f"Command: `python -m benchmarks.quality {' '.join(argv or [])}`".rstrip(), "",
+          f"Command: `python -m benchmarks.quality "
+          f"{' '.join(sys.argv[1:] if argv is None else argv)}`", "",
           f"Fit: {results['fit_s']:.0f} s", ""]
     if "baselines" in checks:
-        table = baseline_table(gen, train, test, n_paths=args.paths, seed=args.seed)
+        table = baseline_table(gen, train, test, n_paths=args.paths, seed=args.seed, **draw)
         results["baselines"] = table.to_dict()
         md += ["## Stylized-facts distance to the test span (lower is better)", "",
                table.to_markdown(floatfmt=".4g"), ""]
@@ -562,7 +573,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         blocks = (0, 126, 252, 504) if not args.crypto else (0, 876, 1752, 2628)
         results["longpaths"] = long_path_check(gen, train, blocks=blocks,
                                                length=1006 if not args.crypto else 3504,
-                                               n_paths=200 if not args.crypto else 50)
+                                               n_paths=200 if not args.crypto else 50,
+                                               **draw)
         md += ["## Long paths: drift, volatility and volume by position", "", "```",
                json.dumps(results["longpaths"], indent=1), "```", ""]
         flush()
@@ -572,7 +584,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             train.assets, train.freq)
         results["clustering"] = clustering_check(gen, market, train,
                                                  piece=720 if args.crypto else 252,
-                                                 n_paths=args.paths, seed=args.seed)
+                                                 n_paths=args.paths, seed=args.seed,
+                                                 **draw)
         md += ["## Volatility clustering and leverage per piece", "",
                *clustering_markdown(results["clustering"])]
         flush()

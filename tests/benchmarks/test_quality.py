@@ -50,3 +50,12 @@ def test_long_path_check_blocks_and_training_reference(gen):
                                r.mean(axis=0) * market.periods_per_year)
     for b in out["blocks"]:
         assert len(b["drift_per_year"]) == 2 and all(v > 0 for v in b["median_vol"])
+
+
+def test_long_path_check_draws_with_the_sampler_asked_for(gen):
+    market = datasets.load().loc("2006-01-01", "2008-06-30")
+    kw = dict(n_paths=3, length=40, blocks=(0, 20), sampler_steps=3)
+    grid = Q.long_path_check(gen, market, sampler="dpm", **kw)["blocks"]
+    logsnr = Q.long_path_check(gen, market, sampler="dpm-logsnr", **kw)["blocks"]
+    again = Q.long_path_check(gen, market, sampler="dpm", **kw)["blocks"]
+    assert grid == again and grid != logsnr
