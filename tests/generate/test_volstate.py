@@ -369,3 +369,12 @@ def test_mean_filter_needs_the_garch_filter():
     r = _ar_garch(300, 0.1, 0.0, seed=6)
     with pytest.raises(ValueError, match="GARCH"):
         VolState.fit(r, 64, filter="ewma", mean=True)
+
+
+def test_two_component_filter_on_a_series_without_any_move_stays_finite():
+    r = np.hstack([_two_component_path(800, (0.15, 0.05, 0.5), (0.02, 0.95), 1e-4, seed=26),
+                   np.zeros((800, 1))])
+    vs = VolState.fit(r, 64, filter="garch2")
+    states = vs.series(r)
+    assert np.isfinite(states).all() and np.isfinite(vs.rho(states)).all()
+    np.testing.assert_array_equal(vs.alpha[[1, 3]], 0.0)  # nothing to fit on the flat asset
