@@ -31,6 +31,7 @@ having to be learnt from a weak signal.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -127,7 +128,7 @@ def garch_step(h: np.ndarray, r: np.ndarray, omega: np.ndarray, alpha: np.ndarra
     """
     n_assets = r.shape[-1]
     k = np.size(omega) // n_assets
-    rk = r if k == 1 else np.concatenate([r] * k, axis=-1)
+    rk = np.tile(r, k)
     lever = alpha if gamma is None else alpha + gamma * (rk < 0)
     h = omega + lever * rk * rk + beta * h
     if cap is None:
@@ -135,7 +136,7 @@ def garch_step(h: np.ndarray, r: np.ndarray, omega: np.ndarray, alpha: np.ndarra
     if k == 1:
         return np.minimum(h, cap)
     scale = np.minimum(1.0, cap / np.maximum(total_variance(h, n_assets), 1e-300))
-    return h * np.concatenate([scale] * k, axis=-1)
+    return h * np.tile(scale, k)
 
 
 def fit_garch(ret: np.ndarray, components: int = 1
@@ -181,6 +182,14 @@ def fit_garch(ret: np.ndarray, components: int = 1
     return omega, alpha, gamma, beta
 
 
+def _fast_share_and_intercept(theta: np.ndarray, v: float) -> tuple[float, float]:
+    """The fast component's share of the long-run variance `v`, and the slow component's
+    intercept that makes `v` the long-run variance (variance targeting)."""
+    a1, g1, b1, a2, b2 = theta[:5]
+    m1 = (a1 + g1 / 2) / (1 - b1)
+    return m1, (1 - b2) * v * (1 - m1) - a2 * v
+
+
 def _two_component_variance(theta: np.ndarray, x2: np.ndarray, neg: np.ndarray,
                             v: float) -> np.ndarray:
     """``h_t`` of the two-component model on squared returns `x2` (negative where `neg`),
@@ -188,8 +197,7 @@ def _two_component_variance(theta: np.ndarray, x2: np.ndarray, neg: np.ndarray,
     from scipy.signal import lfilter
 
     a1, g1, b1, a2, b2 = theta
-    m1 = (a1 + g1 / 2) / (1 - b1)  # the fast component's share of the long-run variance
-    o2 = (1 - b2) * v * (1 - m1) - a2 * v
+    m1, o2 = _fast_share_and_intercept(theta, v)
     c1 = lfilter([1.0], [1.0, -b1], (a1 + g1 * neg) * x2, zi=[b1 * v * m1])[0]
     c2 = lfilter([1.0], [1.0, -b2], o2 + a2 * x2, zi=[b2 * v * (1 - m1)])[0]
     return np.concatenate([[v], (c1 + c2)[:-1]])
@@ -247,9 +255,8 @@ def fit_two_components(ret: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
             if best is None or res.fun < best.fun:
                 best = res
         a1, g1, b1, a2, b2 = (float(p) for p in best.x[:5])
-        m1 = (a1 + g1 / 2) / (1 - b1)
         out[:, 0, a] = 0.0, a1, g1, b1
-        out[:, 1, a] = (1 - b2) * v * (1 - m1) - a2 * v, a2, 0.0, b2
+        out[:, 1, a] = _fast_share_and_intercept(best.x, v)[1], a2, 0.0, b2
     omega, alpha, gamma, beta = (p.ravel() for p in out)
     return omega, alpha, gamma, beta
 
@@ -274,12 +281,15 @@ def _frozen(x: Any, dtype: type = np.float64) -> np.ndarray:
     return a
 
 
+@functools.cache
 def _mean_weights() -> np.ndarray:
     """The regressors' weights on the last `MEAN_MEMORY` values, most recent first: (P, K),
     column 0 the last value alone, then one exponentially weighted mean per half-life."""
     lag = np.arange(MEAN_MEMORY)
     cols = [np.eye(MEAN_MEMORY)[0]] + [0.5 ** (lag / h) for h in MEAN_HALFLIVES]
-    return np.stack([c / c.sum() for c in cols], axis=1)
+    w = np.stack([c / c.sum() for c in cols], axis=1)
+    w.setflags(write=False)  # cached: shared by every call
+    return w
 
 
 def _trailing_means(y: np.ndarray, hist: np.ndarray | None) -> np.ndarray:
@@ -522,7 +532,7 @@ class VolState:
 
     def _tiled(self, x: np.ndarray) -> np.ndarray:
         """A per-asset array (..., A) repeated for each component (..., components * A)."""
-        return x if self.components == 1 else np.concatenate([x] * self.components, axis=-1)
+        return np.tile(x, self.components)
 
     def with_gain(self, gain: np.ndarray, sampler: str | None) -> VolState:
         return replace(self, gain=np.asarray(gain, dtype=np.float64), gain_sampler=sampler)
