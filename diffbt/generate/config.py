@@ -86,11 +86,6 @@ class GeneratorConfig:
         (`diffbt.generate.volstate.MeanFilter`); the network models the residuals, so
         return autocorrelation and a volatility-return relation carry over to the paths by
         construction.
-    normal_scores : bool
-        With a GARCH filter: the network models the residuals as normal scores of a
-        Student-t fitted to them per asset on the training span, and generated values are
-        mapped back through its quantiles (`diffbt.generate.volstate.NormalScores`), so the
-        paths' fat tails come from the fitted t instead of from the network's thinner ones.
     diffusion : DiffusionConfig
         The network and schedule (``channels``, ``window`` and the conditioning sizes are set
         from the data at fit time).
@@ -110,7 +105,6 @@ class GeneratorConfig:
     vol_halflife: int | None = None
     vol_filter: str = "ewma"
     mean_filter: bool = False
-    normal_scores: bool = False
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=_default_train)
 
@@ -130,15 +124,11 @@ class GeneratorConfig:
             raise ValueError(f"jump_k must be > 0, got {self.jump_k!r}")
         if self.vol_filter not in FILTERS:
             raise ValueError(f"vol_filter must be one of {FILTERS}, got {self.vol_filter!r}")
-        for name in ("calibrate", "calibrate_paths", "vol_state", "mean_filter",
-                     "normal_scores"):
+        for name in ("calibrate", "calibrate_paths", "vol_state", "mean_filter"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.mean_filter and not (self.vol_state and self.vol_filter != "ewma"):
             raise ValueError("mean_filter=True needs vol_filter='garch' or 'garch2' (and "
-                             "vol_state=True)")
-        if self.normal_scores and not (self.vol_state and self.vol_filter != "ewma"):
-            raise ValueError("normal_scores=True needs vol_filter='garch' or 'garch2' (and "
                              "vol_state=True)")
         if not isinstance(self.diffusion, DiffusionConfig):
             raise TypeError(f"diffusion must be a DiffusionConfig, got {self.diffusion!r}")

@@ -234,8 +234,7 @@ def fit_state(train: Market, config: GeneratorConfig
     ret = feats[..., RET]
     vol = None
     if c.vol_state:
-        vol = VolState.fit(ret, c.halflife, filter=c.vol_filter, mean=c.mean_filter,
-                           scores=c.normal_scores)
+        vol = VolState.fit(ret, c.halflife, filter=c.vol_filter, mean=c.mean_filter)
         if vol.per_bar:
             scaler = FeatureScaler.fit(vol.filter_bars(feats)[0])
         else:

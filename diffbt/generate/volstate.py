@@ -27,11 +27,6 @@ least squares on the training span. The network then models the residuals, and t
 adds the mean back bar by bar, so return autocorrelation (momentum, mean reversion) and a
 relation between volatility and the next returns carry over by construction instead of
 having to be learnt from a weak signal.
-
-With `NormalScores` the residuals enter the network as normal scores of a Student-t fitted
-to them on the training span, and the rebuild maps the network's values back through the
-fitted t's quantiles: the network models Gaussian-tailed values, the t puts the fat tails
-back.
 """
 
 from __future__ import annotations
@@ -47,9 +42,9 @@ import numpy as np
 
 from diffbt.data.features import LVOL, RET
 
-__all__ = ["FILTERS", "MEAN_HALFLIVES", "MEAN_MEMORY", "MeanFilter", "NormalScores",
-           "VolState", "ewma_variance", "fit_garch", "fit_two_components", "garch_step",
-           "garch_variance", "total_variance", "vol_scale"]
+__all__ = ["FILTERS", "MEAN_HALFLIVES", "MEAN_MEMORY", "MeanFilter", "VolState", "ewma_variance",
+           "fit_garch", "fit_two_components", "garch_step", "garch_variance", "total_variance",
+           "vol_scale"]
 
 # how the state follows a series: "ewma" (window-level state, see above), "garch" (a
 # GJR-GARCH(1,1) recursion fitted on the training span, applied bar by bar: see `VolState`)
@@ -400,84 +395,6 @@ class MeanFilter:
 
 
 @dataclass(frozen=True, eq=False)
-class NormalScores:
-    """Residuals <-> normal scores, per asset, through a Student-t fitted on the training span:
-
-        u = scale * Phi^-1(T_nu(e / scale)),      e = scale * T_nu^-1(Phi(u / scale))
-
-    clipped to ``|e| <= limit``. A diffusion network fitted to fat-tailed values draws tails
-    that are too thin; in these units its values are Gaussian-tailed and the fitted t gives
-    the tails back.
-
-    Attributes
-    ----------
-    scale, nu : ndarray, shape (n_assets,)
-        The t's scale and degrees of freedom (maximum likelihood, location 0, nu in
-        [2.1, 100]).
-    limit : ndarray, shape (n_assets,)
-        Largest rebuilt residual: the training span's largest, times ``e^CAP_MARGIN``. The
-        t's quantiles grow fast in the far tail, so an unusual network value would otherwise
-        become a move no market makes.
-    """
-
-    scale: np.ndarray
-    nu: np.ndarray
-    limit: np.ndarray
-
-    def __post_init__(self) -> None:
-        for name in ("scale", "nu", "limit"):
-            object.__setattr__(self, name, _frozen(getattr(self, name)))
-        if not len(self.scale) == len(self.nu) == len(self.limit) or not (
-                (self.scale > 0).all() and (self.nu > 2).all() and (self.limit > 0).all()):
-            raise ValueError("normal scores need a positive scale, nu > 2 and a positive "
-                             "limit per asset")
-
-    @classmethod
-    def fit(cls, resid: np.ndarray) -> NormalScores:
-        """Per asset from training residuals (T, A)."""
-        from scipy import stats
-
-        scale, nu, limit = [], [], []
-        for e in np.asarray(resid, dtype=np.float64).T:
-            peak = float(np.abs(e).max()) if len(e) else 0.0
-            if peak <= 1e-12:  # an asset without moves: any scale, Gaussian tails
-                scale.append(1.0), nu.append(100.0), limit.append(1.0)
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                df, _, sc = stats.t.fit(e, floc=0.0)
-            scale.append(float(sc) if np.isfinite(sc) and sc > 0 else float(np.std(e)))
-            nu.append(float(np.clip(df, 2.1, 100.0)) if np.isfinite(df) else 100.0)
-            limit.append(peak * math.exp(CAP_MARGIN))
-        return cls(np.array(scale), np.array(nu), np.array(limit))
-
-    def forward(self, e: np.ndarray) -> np.ndarray:
-        """Residuals (..., A) -> normal scores (..., A)."""
-        from scipy.special import ndtri, stdtr
-
-        x = np.asarray(e, dtype=np.float64) / self.scale
-        tail = stdtr(self.nu, -np.abs(x))  # P(T > |x|), accurate far out
-        return np.sign(x) * -ndtri(np.maximum(tail, 1e-300)) * self.scale
-
-    def inverse(self, u: np.ndarray) -> np.ndarray:
-        """Normal scores (..., A) -> residuals (..., A), at most `limit` in size."""
-        from scipy.special import ndtr, stdtrit
-
-        y = np.asarray(u, dtype=np.float64) / self.scale
-        tail = np.maximum(ndtr(-np.abs(y)), 1e-30)  # beyond 11 sd the limit holds anyway
-        x = np.abs(stdtrit(self.nu, tail))
-        return np.sign(y) * np.minimum(x * self.scale, self.limit)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale.tolist(), "nu": self.nu.tolist(),
-                "limit": self.limit.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> NormalScores:
-        return cls(d["scale"], d["nu"], d["limit"])
-
-
-@dataclass(frozen=True, eq=False)
 class VolState:
     """The fitted volatility state (see the module docstring).
 
@@ -512,9 +429,6 @@ class VolState:
     mean : MeanFilter, optional
         With the GARCH filter: the conditional mean of the scaled returns; the network then
         models the residuals and `rebuild` adds the mean back.
-    scores : NormalScores, optional
-        With the GARCH filter: the residuals enter the network as normal scores, and
-        `rebuild` maps them back.
     """
 
     halflife: int
@@ -529,7 +443,6 @@ class VolState:
     gamma: np.ndarray | None = None
     cap: np.ndarray | None = None
     mean: MeanFilter | None = None
-    scores: NormalScores | None = None
 
     def __post_init__(self) -> None:
         if (self.omega is None) != (self.alpha is None) or (self.omega is None) != (
@@ -555,21 +468,18 @@ class VolState:
                              f"{len(self.omega)} parameters for {len(var0)} assets")
         if self.mean is not None and self.omega is None:
             raise ValueError("a mean filter needs the GARCH filter")
-        if self.scores is not None and (self.omega is None or len(self.scores.nu) != len(var0)):
-            raise ValueError("normal scores need the GARCH filter and one t per asset")
         if self.halflife < 1 or len(self.bank) != len(self.bank_regime):
             raise ValueError("a volatility state needs halflife >= 1 and one regime per bank row")
 
     @classmethod
     def fit(cls, ret: np.ndarray, halflife: int, *, filter: str = "ewma",
-            mean: bool = False, scores: bool = False) -> VolState:
+            mean: bool = False) -> VolState:
         """The state's scale (and, ``filter="garch"``, its recursion; with `mean`, a
-        `MeanFilter` on top; with `scores`, `NormalScores` of the residuals) from training
-        log returns ``(T, n_assets)`` (no bank yet)."""
+        `MeanFilter` on top) from training log returns ``(T, n_assets)`` (no bank yet)."""
         if filter not in FILTERS:
             raise ValueError(f"unknown volatility filter {filter!r}; options: {FILTERS}")
-        if (mean or scores) and filter == "ewma":
-            raise ValueError("a mean filter and normal scores need a GARCH volatility filter")
+        if mean and filter == "ewma":
+            raise ValueError("a mean filter needs a GARCH volatility filter")
         var0 = np.maximum(np.mean(np.asarray(ret) ** 2, axis=0), 1e-20)
         if filter != "ewma":
             omega, alpha, gamma, beta = fit_garch(ret, 2 if filter == "garch2" else 1)
@@ -581,13 +491,9 @@ class VolState:
                       gamma=gamma)
             peak = total_variance(out.series(ret), len(var0)).max(axis=0)
             out = replace(out, cap=peak * math.exp(2.0 * CAP_MARGIN))
-            rho = out.rho(out.series(ret)[:-1])
-            resid = ret / rho
             if mean:
-                out = replace(out, mean=MeanFilter.fit(resid, np.log(rho)))
-                resid = resid - out.mean.means(resid, np.log(rho))
-            if scores:
-                out = replace(out, scores=NormalScores.fit(resid))
+                rho = out.rho(out.series(ret)[:-1])
+                out = replace(out, mean=MeanFilter.fit(ret / rho, np.log(rho)))
             return out
         return cls(halflife=int(halflife), var0=var0)
 
@@ -683,8 +589,6 @@ class VolState:
         y = scaled[..., RET].copy()
         if self.mean is not None:
             scaled[..., RET] -= self.mean.means(y, np.log(rho), hist)
-        if self.scores is not None:
-            scaled[..., RET] = self.scores.forward(scaled[..., RET])
         return scaled, states, y
 
     def history(self, features: np.ndarray, series: np.ndarray, starts: np.ndarray
@@ -712,8 +616,6 @@ class VolState:
         and the history after it (None without a mean filter).
         """
         out = np.array(scaled, dtype=np.float64)
-        if self.scores is not None:
-            out[..., RET] = self.scores.inverse(out[..., RET])
         h = np.array(var, dtype=np.float64)
         if self.mean is not None and hist is None:
             hist = np.zeros((len(out), self.mean.memory, out.shape[2]))
@@ -758,8 +660,6 @@ class VolState:
                           "cap": self.cap.tolist()}
         if self.mean is not None:
             d["mean"] = self.mean.to_dict()
-        if self.scores is not None:
-            d["scores"] = self.scores.to_dict()
         return d
 
     @classmethod
@@ -773,5 +673,4 @@ class VolState:
                    gain_sampler=d.get("gain_sampler", default_sampler if gain else None),
                    omega=garch.get("omega"), alpha=garch.get("alpha"),
                    beta=garch.get("beta"), gamma=garch.get("gamma"), cap=garch.get("cap"),
-                   mean=MeanFilter.from_dict(d["mean"]) if d.get("mean") else None,
-                   scores=NormalScores.from_dict(d["scores"]) if d.get("scores") else None)
+                   mean=MeanFilter.from_dict(d["mean"]) if d.get("mean") else None)

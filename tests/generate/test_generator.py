@@ -504,13 +504,12 @@ def test_fit_names_the_files_and_the_dates_when_the_training_span_is_wrong(caplo
     assert "after the last bar" in caplog.text and "none is left for testing" in caplog.text
 
 
-@pytest.fixture(scope="module", params=["garch", "garch2", "garch2+scores"])
+@pytest.fixture(scope="module", params=["garch", "garch2"])
 def gen_garch(market, request):
-    kind, _, scores = request.param.partition("+")
     return MarketGenerator(**tiny(hidden=16, n_blocks=2, steps=8, batch_size=32,
-                                  timesteps=100, vol_filter=kind, calibrate=True,
-                                  calibrate_paths=True, normal_scores=bool(scores))
-                           ).fit(market, train_end="2008-12-31", seed=0)
+                                  timesteps=100, vol_filter=request.param, calibrate=True,
+                                  calibrate_paths=True)).fit(market, train_end="2008-12-31",
+                                                             seed=0)
 
 
 def test_the_garch_filter_is_fitted_saved_and_needs_no_gain(gen_garch, market, tmp_path):
@@ -527,7 +526,6 @@ def test_the_garch_filter_is_fitted_saved_and_needs_no_gain(gen_garch, market, t
     assert _valid(gen_garch.sample(4, 80, regime="bear", seed=3, sampler_steps=3).values)
     back = MarketGenerator.load(gen_garch.save(tmp_path / "g.diffbt"))
     assert back.config.vol_filter == kind and back.state.vol.filter == kind
-    assert (back.state.vol.scores is None) == (not gen_garch.config.normal_scores)
     np.testing.assert_array_equal(back.sample(4, 50, seed=2, sampler_steps=3).values,
                                   a.values)
 
@@ -570,8 +568,6 @@ def test_forecasts_of_the_garch_filter_have_no_look_ahead(gen_garch, market):
 def test_an_unknown_volatility_filter_is_refused():
     with pytest.raises(ValueError, match="vol_filter must be one of"):
         MarketGenerator(vol_filter="egarch")
-    with pytest.raises(ValueError, match="normal_scores=True needs vol_filter"):
-        MarketGenerator(normal_scores=True)
 
 
 def _momentum_market(phi: float, n: int = 1500, seed: int = 0):

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from diffbt.generate.volstate import (
-    NormalScores,
     VolState,
     ewma_variance,
     fit_garch,
@@ -379,49 +378,3 @@ def test_two_component_filter_on_a_series_without_any_move_stays_finite():
     states = vs.series(r)
     assert np.isfinite(states).all() and np.isfinite(vs.rho(states)).all()
     np.testing.assert_array_equal(vs.alpha[[1, 3]], 0.0)  # nothing to fit on the flat asset
-
-
-def test_normal_scores_of_t_residuals_are_gaussian_and_invert_exactly():
-    """Against scipy.stats: the scores are the normal quantiles of the fitted t's CDF."""
-    from scipy import stats
-
-    rng = np.random.default_rng(31)
-    e = np.column_stack([0.7 * rng.standard_t(4.0, 40_000), 2.0 * rng.standard_normal(40_000)])
-    ns = NormalScores.fit(e)
-    assert abs(ns.nu[0] - 4.0) < 0.5 and ns.nu[1] > 30  # a fat and a Gaussian asset
-    assert abs(ns.scale[0] - 0.7) < 0.03 and abs(ns.scale[1] - 2.0) < 0.05
-    u = ns.forward(e)
-    ref = ns.scale * stats.norm.ppf(stats.t.cdf(e / ns.scale, ns.nu))
-    np.testing.assert_allclose(u, ref, rtol=1e-7, atol=1e-9)
-    z = u[:, 0] / ns.scale[0]
-    assert stats.kstest(z, "norm").pvalue > 0.01 and abs(stats.kurtosis(z)) < 0.15
-    assert stats.kurtosis(e[:, 0]) > 2.0  # the residuals themselves were fat-tailed
-    np.testing.assert_allclose(ns.inverse(u), e, rtol=1e-9, atol=1e-12)
-    # far-out scores become large residuals, monotone, never beyond the limit
-    np.testing.assert_allclose(ns.limit, np.abs(e).max(axis=0) * np.exp(0.5))
-    far = ns.inverse(np.array([[5.0, 5.0], [8.0, 8.0], [40.0, 40.0], [1e9, -1e9]])
-                     * ns.scale)
-    assert (np.diff(np.abs(far), axis=0) >= 0).all() and (np.abs(far) <= ns.limit).all()
-    np.testing.assert_allclose(far[-1], ns.limit * [1, -1])
-    again = NormalScores.from_dict(json.loads(json.dumps(ns.to_dict())))
-    np.testing.assert_array_equal(again.forward(e), u)
-
-
-def test_normal_scores_under_the_filters_rebuild_the_series_exactly():
-    r = np.hstack([_two_component_path(600, (0.15, 0.05, 0.5), (0.02, 0.95), 1e-4, seed=33),
-                   np.zeros((600, 1))])  # and an asset without moves
-    vs = VolState.fit(r, 64, filter="garch2", mean=True, scores=True)
-    plain = VolState.fit(r, 64, filter="garch2", mean=True)
-    feats = np.random.default_rng(34).normal(size=(600, 2, 5))
-    feats[..., 0] = r
-    scaled, states, _ = vs.filter_bars(feats)
-    resid = plain.filter_bars(feats)[0][..., 0]
-    np.testing.assert_allclose(scaled[..., 0], vs.scores.forward(resid))
-    np.testing.assert_array_equal(scaled[:, 1, 0], 0.0)
-    back = vs.rebuild(scaled[None, 300:], states[None, 300], vs.history(feats, states, [300]))[0]
-    np.testing.assert_allclose(back[0], feats[300:], rtol=1e-9, atol=1e-14)
-    again = VolState.from_dict(json.loads(json.dumps(vs.to_dict())))
-    np.testing.assert_array_equal(again.scores.nu, vs.scores.nu)
-    assert VolState.from_dict(plain.to_dict()).scores is None
-    with pytest.raises(ValueError, match="GARCH"):
-        VolState.fit(r, 64, filter="ewma", scores=True)
