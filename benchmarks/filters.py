@@ -20,7 +20,9 @@ With ``--model FILE`` (one seed, or ``--crypto DIR``: the shared hourly data, it
 ``--set window=128 overlap=32 keep_best=true vol_filter=garch calibrate_paths=false
 hidden=64 mean_filter=true``) draws ``--paths`` unconditioned paths, which are filtered back
 with its own filters; the residuals' lag-1 autocorrelation, the autocorrelation of their
-absolute values and their mean square are printed beside the training span's.
+absolute values, their mean square and their far quantiles are printed beside the training
+span's, and the paths' median 64-bar volatility beside the training span's and that of
+paths rebuilt by the same filters from i.i.d. training residuals.
 
 With ``--clustering`` (sp500_nasdaq trained to 2014, or ``--crypto DIR``) it prints instead
 the per-piece autocorrelation of |r| that each GARCH filter (``"garch"``, ``"garch2"``) puts
@@ -157,18 +159,39 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
         return (x[:, k:] * x[:, :-k]).sum(axis=(0, 1)) / (x * x).sum(axis=(0, 1))
 
     ms = (made**2).mean(axis=(0, 1)) / (train**2).mean(axis=(0, 1))
+    q = [np.quantile(np.abs(made), p, axis=(0, 1)) / np.quantile(np.abs(train), p, axis=(0, 1))
+         for p in (0.5, 0.99, 0.999)]
     where = "crypto, first 80 %" if crypto else f"seed {seed}"
     print(f"\nResiduals of {model_path} ({where}; {sampler}; {n_paths} paths of {length} bars "
           f"after 50 left out, against {len(train)} training pieces of {length})\n")
     print("| asset | lag-1 ACF, training / paths | ACF of abs, lag 1, training / paths | "
-          "ACF of abs, lag 5, training / paths | mean square, paths / training |")
-    print("|---|--:|--:|--:|--:|")
+          "ACF of abs, lag 5, training / paths | mean square, paths / training | "
+          "abs quantile 50 / 99 / 99.9 %, paths / training |")
+    print("|---|--:|--:|--:|--:|--:|")
     cols = [acf(train, 1), acf(made, 1), acf(np.abs(train), 1), acf(np.abs(made), 1),
             acf(np.abs(train), 5), acf(np.abs(made), 5)]
     for j, a in enumerate(assets):
         c = [v[j] for v in cols]
         print(f"| {a} | {c[0]:+.3f} / {c[1]:+.3f} | {c[2]:+.3f} / {c[3]:+.3f} | "
-              f"{c[4]:+.3f} / {c[5]:+.3f} | {ms[j]:.2f} |")
+              f"{c[4]:+.3f} / {c[5]:+.3f} | {ms[j]:.2f} | "
+              + " / ".join(f"{x[j]:.2f}" for x in q) + " |")
+    # volatility level: the network's paths against the filters fed i.i.d. training residuals
+    ppy = market.periods_per_year
+    feats = to_features(market.select(assets).values[:n_train])
+    iid, _ = filtered_paths(feats, n_paths, length + 1, mean=vol.mean is not None,
+                            seed=seed, filter=vol.filter, burn=500)
+    level = [_median_vol(x, ppy) for x in (feats[None, ..., RET],
+                                           np.diff(np.log(iid), axis=1), paths[:, 50:, :, RET])]
+    print("\nMedian 64-bar volatility (annualised), training / filters with i.i.d. training "
+          "residuals / the network's paths: " + "; ".join(
+              f"{a} " + " / ".join(f"{x[j]:.2f}" for x in level) for j, a in enumerate(assets)))
+
+
+def _median_vol(r: np.ndarray, periods_per_year: float) -> np.ndarray:
+    """Median over paths and 16-bar steps of the 64-bar volatility of `r` (n, T, A),
+    annualised (as `benchmarks.quality.longpath_check`)."""
+    v = np.stack([r[:, s:s + 64].std(axis=1) for s in range(0, r.shape[1] - 63, 16)], axis=1)
+    return np.median(v.reshape(-1, r.shape[2]), axis=0) * np.sqrt(periods_per_year)
 
 
 def _median_sharpe(close: np.ndarray, rule: str) -> float:
