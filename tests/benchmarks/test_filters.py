@@ -51,3 +51,22 @@ def test_filters_clustering_mode_prints_both_filters_against_the_real_acf(capsys
         values = [float(v) for c in cells[1:4] for v in c.split("/")]
         assert len(values) == 15 and all(-1 < v < 1 for v in values)
         assert cells[4].strip().count("%") == 2
+
+
+def test_filters_model_mode_prints_the_residuals_and_the_volatility_levels(capsys, tmp_path):
+    model = tmp_path / "m.diffbt"
+    assert main(["--seeds", "0", "--paths", "6", "--train-years", "2", "--test-years", "1",
+                 "--model", str(model), "--sampler", "dpm/3", "--set", "vol_filter=garch2",
+                 "mean_filter=true", "calibrate=false", "calibrate_paths=false", "hidden=16",
+                 "n_blocks=2", "steps=4", "batch_size=16", "timesteps=50"]) == 0
+    assert model.exists()
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| MOM05 |")]
+    cells = rows[-1].strip("|").split("|")  # the residuals table's row
+    assert len(cells) == 6 and all(float(v) > 0 for v in cells[5].split("/"))
+    levels = out.split("the network's paths: ")[1].splitlines()[0].split("; ")
+    assert len(levels) == 10  # one per asset of the planted market
+    for item in levels:
+        train, iid, made = (float(v) for v in item.split(" ", 1)[1].split(" / "))
+        assert 0 < train < 2 and 0 < iid < 2 and made > 0
+        assert abs(iid / train - 1) < 0.5  # the filters alone keep the training level
