@@ -189,7 +189,7 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
 
 def _median_vol(r: np.ndarray, periods_per_year: float) -> np.ndarray:
     """Median over paths and 16-bar steps of the 64-bar volatility of `r` (n, T, A),
-    annualised (as `benchmarks.quality.longpath_check`)."""
+    annualised (as `benchmarks.quality.long_path_check`)."""
     v = np.stack([r[:, s:s + 64].std(axis=1) for s in range(0, r.shape[1] - 63, 16)], axis=1)
     return np.median(v.reshape(-1, r.shape[2]), axis=0) * np.sqrt(periods_per_year)
 
