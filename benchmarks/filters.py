@@ -176,22 +176,17 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
               f"{c[4]:+.3f} / {c[5]:+.3f} | {ms[j]:.2f} | "
               + " / ".join(f"{x[j]:.2f}" for x in q) + " |")
     # volatility level: the network's paths against the filters fed i.i.d. training residuals
+    from benchmarks.quality import median_volatility
+
     ppy = market.periods_per_year
     feats = to_features(market.select(assets).values[:n_train])
     iid, _ = filtered_paths(feats, n_paths, length + 1, mean=vol.mean is not None,
                             seed=seed, filter=vol.filter, burn=500)
-    level = [_median_vol(x, ppy) for x in (feats[None, ..., RET],
+    level = [median_volatility(x, ppy) for x in (feats[None, ..., RET],
                                            np.diff(np.log(iid), axis=1), paths[:, 50:, :, RET])]
     print("\nMedian 64-bar volatility (annualised), training / filters with i.i.d. training "
           "residuals / the network's paths: " + "; ".join(
               f"{a} " + " / ".join(f"{x[j]:.2f}" for x in level) for j, a in enumerate(assets)))
-
-
-def _median_vol(r: np.ndarray, periods_per_year: float) -> np.ndarray:
-    """Median over paths and 16-bar steps of the 64-bar volatility of `r` (n, T, A),
-    annualised (as `benchmarks.quality.long_path_check`)."""
-    v = np.stack([r[:, s:s + 64].std(axis=1) for s in range(0, r.shape[1] - 63, 16)], axis=1)
-    return np.median(v.reshape(-1, r.shape[2]), axis=0) * np.sqrt(periods_per_year)
 
 
 def _median_sharpe(close: np.ndarray, rule: str) -> float:

@@ -190,6 +190,14 @@ def acf_reference(train: Market, test: Market, *, lags: int = 20) -> dict[str, A
 
 
 # -- long paths: drift and volatility by position --------------------------------------------
+def median_volatility(r: np.ndarray, periods_per_year: float) -> np.ndarray:
+    """Median over paths and 16-bar steps of the 64-bar volatility of log returns `r`
+    (n, T, A), annualised: (A,)."""
+    w = min(64, r.shape[1])
+    v = np.stack([r[:, s:s + w].std(axis=1) for s in range(0, r.shape[1] - w + 1, 16)], axis=1)
+    return np.median(v.reshape(-1, r.shape[2]), axis=0) * math.sqrt(periods_per_year)
+
+
 def long_path_check(gen: MarketGenerator, train: Market, *, n_paths: int = 200,
                     length: int = 1006, blocks: Sequence[int] = (0, 126, 252, 504),
                     seed: int = 5, sampler_steps: int | None = 20, sampler: str = "dpm"
@@ -205,11 +213,8 @@ def long_path_check(gen: MarketGenerator, train: Market, *, n_paths: int = 200,
     feats = to_features(train.values)
     ret = feats[..., 0]
 
-    def vol(r: np.ndarray) -> list[float]:  # r (n, T, A)
-        w = min(64, r.shape[1])
-        v = np.stack([r[:, s:s + w].std(axis=1) for s in range(0, r.shape[1] - w + 1, 16)],
-                     axis=1)
-        return (np.median(v.reshape(-1, r.shape[2]), axis=0) * math.sqrt(ppy)).tolist()
+    def vol(r: np.ndarray) -> list[float]:
+        return median_volatility(r, ppy).tolist()
 
     ps = gen.sample(n_paths, length, seed=seed, sampler=sampler, sampler_steps=sampler_steps,
                     start_price=1.0)
