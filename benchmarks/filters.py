@@ -33,7 +33,10 @@ clustering the filter carries before the network adds anything.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -187,6 +190,52 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
     print("\nMedian 64-bar volatility (annualised), training / filters with i.i.d. training "
           "residuals / the network's paths: " + "; ".join(
               f"{a} " + " / ".join(f"{x[j]:.2f}" for x in level) for j, a in enumerate(assets)))
+    # where along the denoising the network's residual variance goes
+    last = gen.diffusion.num_timesteps - 1
+    starts = [t for t in (100, 300, 500, 700) if t < last] + [last]
+    train_mkt = market.select(assets).split(market.index[n_train - 1])[0]
+    energy = denoised_energy(gen, train_mkt, starts)
+    print("\nMean square of training windows' return residuals denoised from step t "
+          "(DDIM, 25 steps, no labels; the last step: from pure noise), over their own:\n")
+    print("| asset | " + " | ".join(f"t = {t}" for t in starts) + " |")
+    print("|---|" + "--:|" * len(starts))
+    for j, a in enumerate(assets):
+        print(f"| {a} | " + " | ".join(f"{v:.3f}" for v in energy[:, j]) + " |")
+
+
+def denoised_energy(gen: Any, train: Any, starts: Sequence[int], *, n: int = 256,
+                    steps: int = 25, seed: int = 0) -> np.ndarray:
+    """Mean square of the return channels of `n` training windows noised to each level of
+    `starts` and denoised back by `gen`'s network (DDIM, `steps` deterministic steps, no
+    labels), over that of the windows themselves: (len(starts), A). A start at the last
+    level begins from pure noise, as sampling does."""
+    import torch
+
+    from diffbt.generate.state import fit_state
+
+    _, (windows, _, _, log_rho) = fit_state(train, gen.config)
+    diff, n_assets = gen.diffusion, gen.state.n_assets
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(windows), size=min(n, len(windows)), replace=False)
+    x0 = torch.as_tensor(windows[pick])
+    ret = [a * (len(windows[0]) // n_assets) + RET for a in range(n_assets)]
+    cond = diff.null_cond(None, len(pick)) | {"state": torch.as_tensor(log_rho[pick])}
+    g = torch.Generator().manual_seed(seed)
+    last = diff.num_timesteps - 1
+    out = []
+    with torch.inference_mode():
+        for t0 in starts:
+            x = torch.randn(x0.shape, generator=g)
+            if t0 < last:
+                x = diff.q_sample(x0, torch.full((len(x0),), t0), x)
+            grid = [int(v) for v in np.linspace(t0, 0, steps).round()]
+            for t, s in zip(grid, [*grid[1:], -1], strict=True):
+                eps, x0h = diff.model_predictions(x, torch.full((len(x),), t), cond)
+                a = diff.abar(s)
+                x = x0h if s < 0 else math.sqrt(a) * x0h + math.sqrt(1 - a) * eps
+            out.append((x[:, ret] ** 2).mean(dim=(0, 2)).numpy()
+                       / (x0[:, ret] ** 2).mean(dim=(0, 2)).numpy())
+    return np.array(out)
 
 
 def _median_sharpe(close: np.ndarray, rule: str) -> float:

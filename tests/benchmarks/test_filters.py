@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from benchmarks.filters import filtered_paths, main
+from benchmarks.filters import denoised_energy, filtered_paths, main
 from benchmarks.planted import (
     BARS_PER_YEAR,
+    MARKETS,
     AssetSpec,
     MarketSpec,
     planted_market,
@@ -14,6 +16,7 @@ from benchmarks.planted import (
     strategy_returns,
 )
 from diffbt.data.features import to_features
+from diffbt.generate.generator import MarketGenerator
 
 
 def _sharpe(close: np.ndarray) -> float:
@@ -61,12 +64,21 @@ def test_filters_model_mode_prints_the_residuals_and_the_volatility_levels(capsy
                  "n_blocks=2", "steps=4", "batch_size=16", "timesteps=50"]) == 0
     assert model.exists()
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| MOM05 |")]
-    cells = rows[-1].strip("|").split("|")  # the residuals table's row
-    assert len(cells) == 6 and all(float(v) > 0 for v in cells[5].split("/"))
+    rows = [line.strip("|").split("|") for line in out.splitlines()
+            if line.startswith("| MOM05 |")]
+    cells = [r for r in rows if len(r) == 6][-1]  # the residuals table's row
+    assert all(float(v) > 0 for v in cells[5].split("/"))
+    energy = rows[-1]  # the denoised-energy table: from pure noise only (50 steps)
+    assert "from step t" in out and len(energy) == 2 and float(energy[1]) > 0
     levels = out.split("the network's paths: ")[1].splitlines()[0].split("; ")
     assert len(levels) == 10  # one per asset of the planted market
     for item in levels:
         train, iid, made = (float(v) for v in item.split(" ", 1)[1].split(" / "))
         assert 0 < train < 2 and 0 < iid < 2 and made > 0
         assert abs(iid / train - 1) < 0.5  # the filters alone keep the training level
+    # barely noised windows come back as they were, whatever the network
+    gen = MarketGenerator.load(model)
+    market, _ = planted_market(MARKETS[0], 3 * BARS_PER_YEAR, seed=0)
+    train = market.split(market.index[2 * BARS_PER_YEAR - 1])[0]
+    near, far = denoised_energy(gen, train, [1, 49], n=32, steps=3)
+    assert near == pytest.approx(np.ones(10), rel=0.02) and (far > 0).all()
