@@ -378,15 +378,12 @@ class GaussianDiffusion(nn.Module):
         t: Tensor,
         noise: Tensor,
         cond: Cond | None = None,
-        *,
-        extra: Tensor | None = None,
     ) -> Tensor:
         """Mean squared error of the network output against the target.
 
         Positions covered by ``cond["context_mask"]`` are known and left out of the mean.
-        ``extra``: noise added to the input only (the target is that of ``noise``).
         """
-        x_t = self.q_sample(x0, t, noise if extra is None else noise + extra)
+        x_t = self.q_sample(x0, t, noise)
         out = self.model(x_t, t, cond)
         err = (out - self.target(x0, t, noise)) ** 2
         if cond and "context_mask" in cond:
@@ -395,16 +392,9 @@ class GaussianDiffusion(nn.Module):
         return err.mean()
 
     def forward(self, x0: Tensor, cond: Cond | None = None, *,
-                generator: torch.Generator | None = None, input_noise: float = 0.0) -> Tensor:
-        """Training loss for a batch with random steps and noise drawn from ``generator``.
-
-        ``input_noise`` > 0: the noisy input carries ``input_noise`` times more fresh noise
-        than the target accounts for (input perturbation, Ning et al. 2023)."""
+                generator: torch.Generator | None = None) -> Tensor:
+        """Training loss for a batch with random steps and noise drawn from ``generator``."""
         t = torch.randint(0, self.num_timesteps, (x0.shape[0],), device=x0.device,
                           generator=generator)
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
-        extra = None
-        if input_noise > 0:
-            extra = input_noise * torch.randn(x0.shape, device=x0.device, dtype=x0.dtype,
-                                              generator=generator)
-        return self.p_losses(x0, t, noise, cond, extra=extra)
+        return self.p_losses(x0, t, noise, cond)

@@ -61,10 +61,6 @@ class TrainConfig:
         window's level uniform in ``[0, context_noise]``, in the units of the data), so that
         the network learns to continue contexts it cannot recognise exactly, as generated
         ones are (0 = clean prefixes).
-    input_noise : float
-        Input perturbation: each noisy training input carries this many standard
-        deviations of extra fresh noise that the target does not account for, so that the
-        network learns to correct the errors that sampling accumulates (0 = off).
     keep_best : bool
         Return the EMA weights of the validation with the lowest loss (early stopping)
         instead of the last ones; needs validation data.
@@ -86,7 +82,6 @@ class TrainConfig:
     cond_dropout: float = 0.1
     context_prob: float = 0.5
     context_noise: float = 0.0
-    input_noise: float = 0.0
     keep_best: bool = False
     seed: int = 0
 
@@ -104,7 +99,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
-        for name in ("weight_decay", "grad_clip", "context_noise", "input_noise"):
+        for name in ("weight_decay", "grad_clip", "context_noise"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -244,11 +239,9 @@ class Trainer:
             devices = [self.device.index or 0] if cuda else []
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)  # scoped to fork_rng: dropout masks from our seed
-                loss = diffusion(x0, cond, generator=self.generator,
-                                 input_noise=cfg.input_noise)
+                loss = diffusion(x0, cond, generator=self.generator)
         else:
-            loss = diffusion(x0, cond, generator=self.generator,
-                                 input_noise=cfg.input_noise)
+            loss = diffusion(x0, cond, generator=self.generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} at step {self.step_count}")
         loss.backward()

@@ -220,13 +220,3 @@ def test_context_noise_blurs_the_prefix_the_network_sees(noise):
         assert level.median() == pytest.approx(noise / 2, rel=0.25)
     with pytest.raises(ValueError, match="context_noise"):
         TrainConfig(context_noise=-0.1)
-
-
-def test_input_noise_is_checked_and_trains():
-    with pytest.raises(ValueError, match="input_noise"):
-        TrainConfig(input_noise=-0.1)
-    data = torch.randn(32, 2, 16, generator=torch.Generator().manual_seed(0))
-    net = GaussianDiffusion(replace(CFG, n_regimes=0, jumps=False), seed=0)
-    res = train(net, data, config=TrainConfig(steps=3, batch_size=8, warmup=1, val_every=0,
-                                              ckpt_every=0, input_noise=0.1))
-    assert res.step == 3 and all(math.isfinite(v) for v in res.train_losses)
