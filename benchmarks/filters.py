@@ -22,7 +22,9 @@ hidden=64 mean_filter=true``) draws ``--paths`` unconditioned paths, which are f
 with its own filters; the residuals' lag-1 autocorrelation, the autocorrelation of their
 absolute values, their mean square and their far quantiles are printed beside the training
 span's, and the paths' median 64-bar volatility beside the training span's and that of
-paths rebuilt by the same filters from i.i.d. training residuals.
+paths rebuilt by the same filters from i.i.d. training residuals, and how much of the
+training windows' residual variance the network gives back when they are noised to a step
+and denoised (`denoised_energy`).
 
 With ``--clustering`` (sp500_nasdaq trained to 2014, or ``--crypto DIR``) it prints instead
 the per-piece autocorrelation of |r| that each GARCH filter (``"garch"``, ``"garch2"``) puts
