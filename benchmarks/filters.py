@@ -152,7 +152,8 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
     if vol is None or not vol.per_bar:
         raise SystemExit("error: --model needs a model fitted with vol_filter=garch")
     assets = gen.state.assets
-    z = vol.filter_bars(to_features(market.select(assets).values[:n_train]))[0][50:, :, RET]
+    feats = to_features(market.select(assets).values[:n_train])
+    z = vol.filter_bars(feats)[0][50:, :, RET]
     train = np.stack([z[s:s + length] for s in range(0, len(z) - length + 1, length)])
     name, _, steps = sampler.partition("/")
     paths = to_features(gen.sample(n_paths, length + 50, seed=seed, sampler=name,
@@ -184,7 +185,6 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
     from benchmarks.quality import median_volatility
 
     ppy = market.periods_per_year
-    feats = to_features(market.select(assets).values[:n_train])
     iid, _ = filtered_paths(feats, n_paths, length + 1, mean=vol.mean is not None,
                             seed=seed, filter=vol.filter, burn=500)
     level = [median_volatility(x, ppy) for x in (feats[None, ..., RET],
@@ -195,8 +195,7 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
     # where along the denoising the network's residual variance goes
     last = gen.diffusion.num_timesteps - 1
     starts = [t for t in (100, 300, 500, 700) if t < last] + [last]
-    train_mkt = market.select(assets).split(market.index[n_train - 1])[0]
-    energy = denoised_energy(gen, train_mkt, starts)
+    energy = denoised_energy(gen, feats, starts)
     print("\nMean square of training windows' return residuals denoised from step t "
           "(DDIM, 25 steps, no labels; the last step: from pure noise), over their own:\n")
     print("| asset | " + " | ".join(f"t = {t}" for t in starts) + " |")
@@ -205,22 +204,25 @@ def residuals(model_path: str, seed: int, n_paths: int, train_years: int, test_y
         print(f"| {a} | " + " | ".join(f"{v:.3f}" for v in energy[:, j]) + " |")
 
 
-def denoised_energy(gen: Any, train: Any, starts: Sequence[int], *, n: int = 256,
+def denoised_energy(gen: Any, feats: np.ndarray, starts: Sequence[int], *, n: int = 256,
                     steps: int = 25, seed: int = 0) -> np.ndarray:
-    """Mean square of the return channels of `n` training windows noised to each level of
-    `starts` and denoised back by `gen`'s network (DDIM, `steps` deterministic steps, no
+    """Mean square of the return channels of `n` windows of the training features `feats`
+    (T, A, 5), put in the network's units by `gen`'s own fitted state, noised to each level
+    of `starts` and denoised back by its network (DDIM, `steps` deterministic steps, no
     labels), over that of the windows themselves: (len(starts), A). A start at the last
     level begins from pure noise, as sampling does."""
     import torch
 
-    from diffbt.generate.state import fit_state
+    from diffbt.generate.codec import N_FEATURES, training_windows
 
-    _, (windows, _, _, log_rho) = fit_state(train, gen.config)
-    diff, n_assets = gen.diffusion, gen.state.n_assets
+    st = gen.state
+    windows, _, _, log_rho = training_windows(feats, gen.config, st.scaler, st.vol,
+                                              st.regimes, st.jumps)
+    diff = gen.diffusion
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(windows), size=min(n, len(windows)), replace=False)
     x0 = torch.as_tensor(windows[pick])
-    ret = [a * (len(windows[0]) // n_assets) + RET for a in range(n_assets)]
+    ret = [a * N_FEATURES + RET for a in range(st.n_assets)]
     cond = diff.null_cond(None, len(pick)) | {"state": torch.as_tensor(log_rho[pick])}
     g = torch.Generator().manual_seed(seed)
     last = diff.num_timesteps - 1

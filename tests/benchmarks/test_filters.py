@@ -79,6 +79,6 @@ def test_filters_model_mode_prints_the_residuals_and_the_volatility_levels(capsy
     # barely noised windows come back as they were, whatever the network
     gen = MarketGenerator.load(model)
     market, _ = planted_market(MARKETS[0], 3 * BARS_PER_YEAR, seed=0)
-    train = market.split(market.index[2 * BARS_PER_YEAR - 1])[0]
-    near, far = denoised_energy(gen, train, [1, 49], n=32, steps=3)
+    feats = to_features(market.values[:2 * BARS_PER_YEAR])
+    near, far = denoised_energy(gen, feats, [1, 49], n=32, steps=3)
     assert near == pytest.approx(np.ones(10), rel=0.02) and (far > 0).all()
