@@ -117,13 +117,24 @@ class Chain:
         return self.accepted / self.asked if self.asked else None
 
     def _cond(self, ids: np.ndarray, jumps: float | None, context: np.ndarray | None,
-              rho: np.ndarray | None) -> dict[str, torch.Tensor]:
-        """Conditioning tensors; `context` in the network's scale, `rho` volatility ratios."""
+              rho: np.ndarray | None, generator: torch.Generator | None = None
+              ) -> dict[str, torch.Tensor]:
+        """Conditioning tensors; `context` in the network's scale, `rho` volatility ratios.
+
+        Without `jumps`, each window's jump count is drawn from the jump bank given its
+        state (`GeneratorConfig.draw_jumps`, with `generator`), or left null (NaN)."""
         n, dev = len(ids), self.device
+        bank = self.state.jump_bank
+        if jumps is None and self.config.draw_jumps and bank is not None and rho is not None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator,
+                                                          device=generator.device)))
+            counts = torch.as_tensor(bank.draw(np.log(rho), rng), dtype=torch.float32,
+                                     device=dev)
+        else:
+            counts = torch.full((n,), math.nan if jumps is None else float(jumps), device=dev)
         cond = {"regime": torch.as_tensor(np.where(ids < 0, len(REGIMES), ids),
                                           dtype=torch.long, device=dev),
-                "jumps": torch.full((n,), math.nan if jumps is None else float(jumps),
-                                    device=dev)}
+                "jumps": counts}
         if rho is not None:
             cond["state"] = torch.as_tensor(np.log(rho), dtype=torch.float32, device=dev)
         if context is not None:
@@ -160,7 +171,8 @@ class Chain:
             ctx = encode(context, rho, st.scaler)
         out = run_sampler(self.diffusion, shape, sampler=spec.sampler,
                           steps=None if spec.sampler == "ddpm" else spec.sampler_steps,
-                          generator=generator, cond=self._cond(ids, spec.jumps, ctx, rho),
+                          generator=generator,
+                          cond=self._cond(ids, spec.jumps, ctx, rho, generator),
                           guidance=spec.guidance)
         z = from_channels(out.x, st.n_assets)
         shift = None if st.drift is None else st.drift.shift

@@ -59,6 +59,11 @@ class GeneratorConfig:
     max_tries : int
         Rounds of redrawing windows whose own regime label or jump count (by the fitted
         labeler and detector) differs from the one asked for; 1 = guidance only.
+    draw_jumps : bool
+        Windows drawn without a jump count asked for (unconditioned paths, forecasts) take
+        one drawn from the training windows that started in the nearest volatility states
+        (`diffbt.generate.state.JumpBank`) instead of the null label. Needs a volatility
+        state; models without a jump bank (files of format 3 and older) use the null label.
     calibrate : bool
         After fitting, scale forecast intervals per horizon so that the central 90 % interval
         covers 90 % of outcomes on the held-back validation span.
@@ -99,6 +104,7 @@ class GeneratorConfig:
     window_stride: int = 1
     jump_k: float = 5.0
     max_tries: int = 8
+    draw_jumps: bool = False
     calibrate: bool = True
     calibrate_paths: bool = True
     vol_state: bool = True
@@ -124,7 +130,7 @@ class GeneratorConfig:
             raise ValueError(f"jump_k must be > 0, got {self.jump_k!r}")
         if self.vol_filter not in FILTERS:
             raise ValueError(f"vol_filter must be one of {FILTERS}, got {self.vol_filter!r}")
-        for name in ("calibrate", "calibrate_paths", "vol_state", "mean_filter"):
+        for name in ("calibrate", "calibrate_paths", "vol_state", "mean_filter", "draw_jumps"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.mean_filter and not (self.vol_state and self.vol_filter != "ewma"):

@@ -23,12 +23,13 @@ from diffbt.data.labels import REGIMES, JumpDetector, RegimeLabeler
 from diffbt.data.market import Market
 from diffbt.generate.codec import training_windows
 from diffbt.generate.config import GeneratorConfig
-from diffbt.generate.volstate import VolState, vol_scale
+from diffbt.generate.volstate import BANK_SIZE, VolState, vol_scale
 
-__all__ = ["STATE_FORMAT", "Calendar", "DriftShift", "GeneratorState", "SpreadScale",
-           "fit_state", "sampler_key"]
+__all__ = ["JUMP_NEIGHBOURS", "STATE_FORMAT", "Calendar", "DriftShift", "GeneratorState",
+           "JumpBank", "SpreadScale", "fit_state", "sampler_key"]
 
-STATE_FORMAT = 3  # 3: the volatility state may carry a mean filter; 2 and 1 still read
+STATE_FORMAT = 4  # 4: a jump bank; 3: a mean filter; 2 and 1 still read
+JUMP_NEIGHBOURS = 50  # training windows a drawn jump count is chosen among
 # format-1 files had their calibrations fitted with the only sampler `fit` used then
 _FORMAT1_SAMPLER = "dpm/20"
 
@@ -110,6 +111,63 @@ class SpreadScale:
 
 
 @dataclass(frozen=True, eq=False)
+class JumpBank:
+    """The jump counts of training windows beside the volatility state each started in.
+
+    A window drawn without a jump count asked for takes the count of one of the
+    `JUMP_NEIGHBOURS` training windows whose start state is nearest its own (`draw`): the
+    label is drawn from its distribution given the state, as in the training span, instead
+    of the null label of classifier-free guidance (which averages over it).
+
+    Attributes
+    ----------
+    log_rho : ndarray, shape (n, n_assets)
+        Log volatility ratio each training window started in (the network's ``state``).
+    counts : ndarray, shape (n,)
+        Its jump count (`diffbt.data.labels.JumpDetector.count_windows`).
+    """
+
+    log_rho: np.ndarray
+    counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        log_rho = _frozen(self.log_rho)
+        object.__setattr__(self, "log_rho", log_rho.reshape(len(log_rho), -1))
+        object.__setattr__(self, "counts", _frozen(self.counts))
+        if len(self.counts) != len(self.log_rho) or not len(self.counts):
+            raise ValueError("a jump bank needs one count per state, and at least one")
+
+    @classmethod
+    def of(cls, log_rho: np.ndarray, counts: np.ndarray, size: int = BANK_SIZE) -> JumpBank:
+        """At most `size` of the training windows' (state, count) pairs, evenly spaced."""
+        keep = np.unique(np.linspace(0, len(counts) - 1, min(len(counts), size))
+                         .round().astype(int))
+        return cls(np.round(np.asarray(log_rho, np.float64)[keep], 5),
+                   np.asarray(counts, np.float64)[keep])
+
+    def draw(self, log_rho: np.ndarray, rng: np.random.Generator,
+             k: int = JUMP_NEIGHBOURS) -> np.ndarray:
+        """A jump count (n,) for windows starting in states `log_rho` (n, n_assets): that of
+        a random one of the `k` training windows nearest in state (Euclidean)."""
+        log_rho = np.asarray(log_rho, np.float64).reshape(len(log_rho), -1)
+        k = min(k, len(self.counts))
+        out = np.empty(len(log_rho))
+        for i in range(0, len(log_rho), 1024):  # in blocks: bounded memory
+            q = log_rho[i:i + 1024]
+            d = ((q[:, None, :] - self.log_rho[None]) ** 2).sum(axis=2)
+            near = np.argpartition(d, k - 1, axis=1)[:, :k]
+            out[i:i + 1024] = self.counts[near[np.arange(len(q)), rng.integers(k, size=len(q))]]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"log_rho": self.log_rho.tolist(), "counts": self.counts.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JumpBank:
+        return cls(d["log_rho"], d["counts"])
+
+
+@dataclass(frozen=True, eq=False)
 class GeneratorState:
     """What `MarketGenerator.fit` learnt from the data, besides the network weights.
 
@@ -129,6 +187,9 @@ class GeneratorState:
         The volatility state (None for models without one).
     drift : DriftShift, optional
     spread : SpreadScale, optional
+    jump_bank : JumpBank, optional
+        Training windows' jump counts by start state (models with a volatility state; None
+        in files of format 3 and older).
     """
 
     assets: tuple[str, ...]
@@ -141,6 +202,7 @@ class GeneratorState:
     vol: VolState | None = None
     drift: DriftShift | None = None
     spread: SpreadScale | None = None
+    jump_bank: JumpBank | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "assets", tuple(self.assets))
@@ -175,6 +237,8 @@ class GeneratorState:
         if self.spread is not None:
             d["spread"] = {"horizons": list(self.spread.horizons),
                            "scale": list(self.spread.scale), "sampler": self.spread.sampler}
+        if self.jump_bank is not None:
+            d["jump_bank"] = self.jump_bank.to_dict()
         return d
 
     @classmethod
@@ -214,7 +278,8 @@ class GeneratorState:
                    last_close=d["last_close"], regime_freq=d["regime_freq"],
                    vol=None if not d.get("vol") else VolState.from_dict(
                        d["vol"], default_sampler=default),
-                   drift=drift, spread=spread or None)
+                   drift=drift, spread=spread or None,
+                   jump_bank=JumpBank.from_dict(d["jump_bank"]) if d.get("jump_bank") else None)
 
 
 def fit_state(train: Market, config: GeneratorConfig
@@ -246,12 +311,14 @@ def fit_state(train: Market, config: GeneratorConfig
     jumps = JumpDetector.fit(ret, k=c.jump_k)
     windows = training_windows(feats, c, scaler, vol, labeler, jumps)
     ids = windows[1]
+    jump_bank = None
     if vol is not None:  # the states training windows start in, to start fresh paths
         starts = np.arange(0, len(ret) - c.window + 1, c.window_stride)
         vol = vol.with_bank(vol.series(ret)[starts], ids)
+        jump_bank = JumpBank.of(windows[3], windows[2])
     counts = np.bincount(ids, minlength=len(REGIMES))
     state = GeneratorState(assets=train.assets, scaler=scaler, regimes=labeler, jumps=jumps,
                            calendar=Calendar.of(train.index, train.freq),
                            last_close=train.values[-1, :, 3],
-                           regime_freq=counts / counts.sum(), vol=vol)
+                           regime_freq=counts / counts.sum(), vol=vol, jump_bank=jump_bank)
     return state, windows
