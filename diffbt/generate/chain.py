@@ -117,7 +117,7 @@ class Chain:
         return self.accepted / self.asked if self.asked else None
 
     def _cond(self, ids: np.ndarray, jumps: float | None, context: np.ndarray | None,
-              rho: np.ndarray | None, generator: torch.Generator | None = None
+              rho: np.ndarray | None, generator: torch.Generator
               ) -> dict[str, torch.Tensor]:
         """Conditioning tensors; `context` in the network's scale, `rho` volatility ratios.
 
@@ -125,18 +125,18 @@ class Chain:
         state (`GeneratorConfig.draw_jumps`, with `generator`), or left null (NaN)."""
         n, dev = len(ids), self.device
         bank = self.state.jump_bank
+        log_rho = None if rho is None else np.log(rho)
         if jumps is None and self.config.draw_jumps and bank is not None and rho is not None:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator,
                                                           device=generator.device)))
-            counts = torch.as_tensor(bank.draw(np.log(rho), rng), dtype=torch.float32,
-                                     device=dev)
+            counts = torch.as_tensor(bank.draw(log_rho, rng), dtype=torch.float32, device=dev)
         else:
             counts = torch.full((n,), math.nan if jumps is None else float(jumps), device=dev)
         cond = {"regime": torch.as_tensor(np.where(ids < 0, len(REGIMES), ids),
                                           dtype=torch.long, device=dev),
                 "jumps": counts}
         if rho is not None:
-            cond["state"] = torch.as_tensor(np.log(rho), dtype=torch.float32, device=dev)
+            cond["state"] = torch.as_tensor(log_rho, dtype=torch.float32, device=dev)
         if context is not None:
             k = context.shape[1]
             full = np.zeros((n, self.config.window) + context.shape[2:], dtype=np.float64)

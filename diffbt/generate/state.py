@@ -23,7 +23,7 @@ from diffbt.data.labels import REGIMES, JumpDetector, RegimeLabeler
 from diffbt.data.market import Market
 from diffbt.generate.codec import training_windows
 from diffbt.generate.config import GeneratorConfig
-from diffbt.generate.volstate import BANK_SIZE, VolState, vol_scale
+from diffbt.generate.volstate import BANK_SIZE, VolState, evenly_spaced, vol_scale
 
 __all__ = ["JUMP_NEIGHBOURS", "STATE_FORMAT", "Calendar", "DriftShift", "GeneratorState",
            "JumpBank", "SpreadScale", "fit_state", "sampler_key"]
@@ -140,8 +140,7 @@ class JumpBank:
     @classmethod
     def of(cls, log_rho: np.ndarray, counts: np.ndarray, size: int = BANK_SIZE) -> JumpBank:
         """At most `size` of the training windows' (state, count) pairs, evenly spaced."""
-        keep = np.unique(np.linspace(0, len(counts) - 1, min(len(counts), size))
-                         .round().astype(int))
+        keep = evenly_spaced(len(counts), size)
         return cls(np.round(np.asarray(log_rho, np.float64)[keep], 5),
                    np.asarray(counts, np.float64)[keep])
 

@@ -394,6 +394,11 @@ class MeanFilter:
         return cls(d["coef"])
 
 
+def evenly_spaced(n: int, size: int) -> np.ndarray:
+    """Indices of at most `size` of `n` rows, evenly spaced, first and last included."""
+    return np.unique(np.linspace(0, n - 1, min(n, size)).round().astype(int))
+
+
 @dataclass(frozen=True, eq=False)
 class VolState:
     """The fitted volatility state (see the module docstring).
@@ -521,8 +526,7 @@ class VolState:
     def with_bank(self, states: np.ndarray, regime_ids: np.ndarray) -> VolState:
         """The states training windows start in (`states` (n, components * A), at most
         `BANK_SIZE` of them kept, evenly spaced)."""
-        keep = np.unique(np.linspace(0, len(states) - 1, min(len(states), BANK_SIZE))
-                         .round().astype(int))
+        keep = evenly_spaced(len(states), BANK_SIZE)
         if self.components == 1:
             log_ratio = np.log(self.rho(states[keep]))
         else:
