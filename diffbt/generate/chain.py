@@ -117,19 +117,21 @@ class Chain:
         return self.accepted / self.asked if self.asked else None
 
     def _cond(self, ids: np.ndarray, jumps: float | None, context: np.ndarray | None,
-              rho: np.ndarray | None, generator: torch.Generator
-              ) -> dict[str, torch.Tensor]:
+              rho: np.ndarray | None, generator: torch.Generator,
+              context_jumps: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """Conditioning tensors; `context` in the network's scale, `rho` volatility ratios.
 
         Without `jumps`, each window's jump count is drawn from the jump bank given its
-        state (`GeneratorConfig.draw_jumps`, with `generator`), or left null (NaN)."""
+        state and its context's jump count `context_jumps` (`GeneratorConfig.draw_jumps`,
+        with `generator`), or left null (NaN)."""
         n, dev = len(ids), self.device
         bank = self.state.jump_bank
         log_rho = None if rho is None else np.log(rho)
         if jumps is None and self.config.draw_jumps and bank is not None and rho is not None:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator,
                                                           device=generator.device)))
-            counts = torch.as_tensor(bank.draw(log_rho, rng), dtype=torch.float32, device=dev)
+            drawn = bank.draw(log_rho, rng, context_counts=context_jumps)
+            counts = torch.as_tensor(drawn, dtype=torch.float32, device=dev)
         else:
             counts = torch.full((n,), math.nan if jumps is None else float(jumps), device=dev)
         cond = {"regime": torch.as_tensor(np.where(ids < 0, len(REGIMES), ids),
@@ -169,10 +171,13 @@ class Chain:
                 hist = np.concatenate([hist, y], axis=1)[:, -hist.shape[1]:]
         elif context is not None:
             ctx = encode(context, rho, st.scaler)
+        ctx_jumps = None
+        if context is not None and spec.jumps is None and self.config.draw_jumps:
+            ctx_jumps = st.jumps.count_batch(context[..., RET])
         out = run_sampler(self.diffusion, shape, sampler=spec.sampler,
                           steps=None if spec.sampler == "ddpm" else spec.sampler_steps,
                           generator=generator,
-                          cond=self._cond(ids, spec.jumps, ctx, rho, generator),
+                          cond=self._cond(ids, spec.jumps, ctx, rho, generator, ctx_jumps),
                           guidance=spec.guidance)
         z = from_channels(out.x, st.n_assets)
         shift = None if st.drift is None else st.drift.shift

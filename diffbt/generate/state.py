@@ -19,7 +19,7 @@ import pandas as pd
 
 from diffbt.data.calendar import continue_calendar
 from diffbt.data.features import RET, FeatureScaler, to_features
-from diffbt.data.labels import REGIMES, JumpDetector, RegimeLabeler
+from diffbt.data.labels import JUMP_BUCKETS, REGIMES, JumpDetector, RegimeLabeler
 from diffbt.data.market import Market
 from diffbt.generate.codec import training_windows
 from diffbt.generate.config import GeneratorConfig
@@ -30,6 +30,7 @@ __all__ = ["JUMP_NEIGHBOURS", "STATE_FORMAT", "Calendar", "DriftShift", "Generat
 
 STATE_FORMAT = 4  # 4: a jump bank; 3: a mean filter; 2 and 1 still read
 JUMP_NEIGHBOURS = 50  # training windows a drawn jump count is chosen among
+_OTHER_CLASS = 1e9  # added to the squared state distance of another context class
 # format-1 files had their calibrations fitted with the only sampler `fit` used then
 _FORMAT1_SAMPLER = "dpm/20"
 
@@ -117,7 +118,11 @@ class JumpBank:
     A window drawn without a jump count asked for takes the count of one of the
     `JUMP_NEIGHBOURS` training windows whose start state is nearest its own (`draw`): the
     label is drawn from its distribution given the state, as in the training span, instead
-    of the null label of classifier-free guidance (which averages over it).
+    of the null label of classifier-free guidance (which averages over it). A window that
+    continues a context takes it among the training windows whose context (their first
+    `GeneratorConfig.context_bars` bars) held as many jumps, in `JUMP_BUCKETS` classes: the
+    label counts the context's bars too, so a count drawn regardless of them would put the
+    context's share of a window's jumps into its new bars.
 
     Attributes
     ----------
@@ -125,10 +130,14 @@ class JumpBank:
         Log volatility ratio each training window started in (the network's ``state``).
     counts : ndarray, shape (n,)
         Its jump count (`diffbt.data.labels.JumpDetector.count_windows`).
+    context_counts : ndarray, shape (n,), optional
+        The jump count of its context, its first `GeneratorConfig.context_bars` bars
+        (`JumpDetector.count_batch`).
     """
 
     log_rho: np.ndarray
     counts: np.ndarray
+    context_counts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         log_rho = _frozen(self.log_rho)
@@ -136,34 +145,54 @@ class JumpBank:
         object.__setattr__(self, "counts", _frozen(self.counts))
         if len(self.counts) != len(self.log_rho) or not len(self.counts):
             raise ValueError("a jump bank needs one count per state, and at least one")
+        if self.context_counts is not None:
+            object.__setattr__(self, "context_counts", _frozen(self.context_counts))
+            if len(self.context_counts) != len(self.counts):
+                raise ValueError("a jump bank needs one context count per state")
 
     @classmethod
-    def of(cls, log_rho: np.ndarray, counts: np.ndarray, size: int = BANK_SIZE) -> JumpBank:
+    def of(cls, log_rho: np.ndarray, counts: np.ndarray,
+           context_counts: np.ndarray | None = None, size: int = BANK_SIZE) -> JumpBank:
         """At most `size` of the training windows' (state, count) pairs, evenly spaced."""
         keep = evenly_spaced(len(counts), size)
+        ctx = None if context_counts is None else np.asarray(context_counts, np.float64)[keep]
         return cls(np.round(np.asarray(log_rho, np.float64)[keep], 5),
-                   np.asarray(counts, np.float64)[keep])
+                   np.asarray(counts, np.float64)[keep], ctx)
 
     def draw(self, log_rho: np.ndarray, rng: np.random.Generator,
-             k: int = JUMP_NEIGHBOURS) -> np.ndarray:
+             k: int = JUMP_NEIGHBOURS, context_counts: np.ndarray | None = None
+             ) -> np.ndarray:
         """A jump count (n,) for windows starting in states `log_rho` (n, n_assets): that of
-        a random one of the `k` training windows nearest in state (Euclidean)."""
+        a random one of the `k` training windows nearest in state (Euclidean), among those
+        whose context held as many jumps (in `JUMP_BUCKETS` classes) as `context_counts`
+        (n,) where both are known; a class with fewer than `k` windows is topped up with
+        the nearest of the others."""
         log_rho = np.asarray(log_rho, np.float64).reshape(len(log_rho), -1)
         k = min(k, len(self.counts))
+        by_context = context_counts is not None and self.context_counts is not None
+        if by_context:
+            top = JUMP_BUCKETS - 1
+            mine = np.minimum(np.asarray(context_counts, np.float64), top)
+            theirs = np.minimum(self.context_counts, top)
         out = np.empty(len(log_rho))
         for i in range(0, len(log_rho), 1024):  # in blocks: bounded memory
             q = log_rho[i:i + 1024]
             d = ((q[:, None, :] - self.log_rho[None]) ** 2).sum(axis=2)
+            if by_context:  # a window of another class only after all of its own
+                d = d + _OTHER_CLASS * (mine[i:i + 1024, None] != theirs[None])
             near = np.argpartition(d, k - 1, axis=1)[:, :k]
             out[i:i + 1024] = self.counts[near[np.arange(len(q)), rng.integers(k, size=len(q))]]
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"log_rho": self.log_rho.tolist(), "counts": self.counts.tolist()}
+        d = {"log_rho": self.log_rho.tolist(), "counts": self.counts.tolist()}
+        if self.context_counts is not None:
+            d["context_counts"] = self.context_counts.tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JumpBank:
-        return cls(d["log_rho"], d["counts"])
+        return cls(d["log_rho"], d["counts"], d.get("context_counts"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -314,7 +343,8 @@ def fit_state(train: Market, config: GeneratorConfig
     if vol is not None:  # the states training windows start in, to start fresh paths
         starts = np.arange(0, len(ret) - c.window + 1, c.window_stride)
         vol = vol.with_bank(vol.series(ret)[starts], ids)
-        jump_bank = JumpBank.of(windows[3], windows[2])
+        pieces = ret[starts[:, None] + np.arange(c.context_bars)]  # each window's context
+        jump_bank = JumpBank.of(windows[3], windows[2], jumps.count_batch(pieces))
     counts = np.bincount(ids, minlength=len(REGIMES))
     state = GeneratorState(assets=train.assets, scaler=scaler, regimes=labeler, jumps=jumps,
                            calendar=Calendar.of(train.index, train.freq),
