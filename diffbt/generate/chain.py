@@ -171,8 +171,10 @@ class Chain:
                 hist = np.concatenate([hist, y], axis=1)[:, -hist.shape[1]:]
         elif context is not None:
             ctx = encode(context, rho, st.scaler)
-        ctx_jumps = None
-        if context is not None and spec.jumps is None and self.config.draw_jumps:
+        ctx_jumps = None  # only where a bank with context counts will draw the label
+        bank = st.jump_bank
+        if (context is not None and spec.jumps is None and self.config.draw_jumps
+                and bank is not None and bank.context_counts is not None):
             ctx_jumps = st.jumps.count_batch(context[..., RET])
         out = run_sampler(self.diffusion, shape, sampler=spec.sampler,
                           steps=None if spec.sampler == "ddpm" else spec.sampler_steps,
