@@ -426,11 +426,13 @@ DATA = Path(__file__).parent / "data"
 
 def test_a_model_file_of_format_1_loads_and_samples_the_same_paths():
     """tests/generate/data/model_v1.diffbt was written by the generator before its state was
-    a typed value; its paths (seed 1) were saved beside it by that version."""
+    a typed value; its paths (seed 1) were saved beside it by that version. Another CPU's
+    float kernels round differently (up to 3e-7 relative after 40 chained bars, measured);
+    a change in behaviour moves prices by whole percents."""
     g = MarketGenerator.load(DATA / "model_v1.diffbt")
     assert g.assets == ("AAA", "BBB") and g.state.vol.gain_sampler == "dpm/20"
-    np.testing.assert_array_equal(g.sample(3, 40, seed=1).values,
-                                  np.load(DATA / "model_v1_sample.npy"))
+    np.testing.assert_allclose(g.sample(3, 40, seed=1).values,
+                               np.load(DATA / "model_v1_sample.npy"), rtol=1e-5)
 
 
 def test_files_of_a_newer_format_or_retired_settings_are_refused_by_name(tmp_path):
