@@ -2,6 +2,9 @@
 
 - `calibrate_state`: the gain with which generated returns feed the volatility state, so
   that long paths visit the volatility states the training span visited.
+- `calibrate_scale`: with a GARCH filter, a factor per asset on the generated return
+  residuals, so that they have the training residuals' variance and long paths keep the
+  training span's volatility level.
 - `calibrate_drift`: a constant per asset added to generated log returns, so that long paths
   drift as the training span did.
 - `calibrate_forecasts`: a spread scale per horizon, so that the central 90 % forecast
@@ -19,13 +22,20 @@ import numpy as np
 
 from diffbt.data.features import RET
 from diffbt.generate.chain import Chain, DrawSpec, torch_generator
-from diffbt.generate.state import DriftShift, GeneratorState, SpreadScale, sampler_key
+from diffbt.generate.state import (
+    DriftShift,
+    GeneratorState,
+    ResidualScale,
+    SpreadScale,
+    sampler_key,
+)
 
-__all__ = ["calibrate_drift", "calibrate_forecasts", "calibrate_state"]
+__all__ = ["calibrate_drift", "calibrate_forecasts", "calibrate_scale", "calibrate_state"]
 
 log = logging.getLogger(__name__)
 
 GAIN_BOUNDS = (0.5, 2.0)
+SCALE_BOUNDS = (0.5, 2.0)
 SPREAD_BOUNDS = (0.5, 3.0)
 FORECAST_HORIZONS = (1, 2, 4, 8, 16, 32)
 
@@ -37,7 +47,7 @@ def _with(chain: Chain, state: GeneratorState) -> Chain:
 def _fresh_paths(chain: Chain, n_paths: int, windows: int, rng: np.random.Generator,
                  sampler: str, sampler_steps: int | None
                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Log returns (n, L, A) of unconditioned paths of `windows` windows, and the states
+    """Features (n, L, A, 5) of unconditioned paths of `windows` windows, and the states
     they started in (the calibrations' sample)."""
     c = chain.config
     length = c.window + (windows - 1) * (c.window - c.context_bars)
@@ -46,7 +56,7 @@ def _fresh_paths(chain: Chain, n_paths: int, windows: int, rng: np.random.Genera
     var = None if vol is None else vol.initial(spec.regime_ids, rng)
     new = chain.extend(n_paths, length, spec, context=None, var=var,
                        generator=torch_generator(rng, chain.device))
-    return new[..., RET], var
+    return new, var
 
 
 def calibrate_state(chain: Chain, *, n_paths: int = 96, windows: int = 24, skip: int = 8,
@@ -82,9 +92,9 @@ def calibrate_state(chain: Chain, *, n_paths: int = 96, windows: int = 24, skip:
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
         state = chain.state.replace(vol=vol)
-        ret, var = _fresh_paths(_with(chain, state), n_paths, windows, rng, sampler,
-                                sampler_steps)
-        states = vol.series_from(var, ret * np.sqrt(vol.gain))
+        feats, var = _fresh_paths(_with(chain, state), n_paths, windows, rng, sampler,
+                                  sampler_steps)
+        states = vol.series_from(var, feats[..., RET] * np.sqrt(vol.gain))
         # where windows skip + 1 .. windows start (the last: where a next one would)
         starts = [w - step + j * step for j in range(skip, windows)]
         got = np.log(vol.rho(states[:, starts])).mean(axis=(0, 1))
@@ -97,6 +107,48 @@ def calibrate_state(chain: Chain, *, n_paths: int = 96, windows: int = 24, skip:
     return chain.state.replace(vol=vol)
 
 
+def calibrate_scale(chain: Chain, target_features: np.ndarray, *, n_paths: int = 64,
+                    windows: int = 8, rounds: int = 2, seed: int | None = 0,
+                    sampler: str = "dpm", sampler_steps: int | None = 20) -> GeneratorState:
+    """Fit a factor per asset on the generated return residuals of a GARCH-filtered model.
+
+    With a GARCH filter the network draws each bar's return residual in the filter's units
+    (`VolState.filter_bars`), and the filter's recursion turns them into the paths'
+    volatility level: residuals drawn narrower than the training ones (or with less weight
+    on the falls a GJR term reacts to) make the variance settle below the training span's,
+    by more the more persistent the recursion. Generated residuals are therefore multiplied
+    by a factor per asset, fitted so that in `n_paths` unconditioned paths of `windows`
+    windows, drawn with `sampler`, the recursion's news ratio (`VolState.news_ratio`, which
+    sets its long-run level) equals that of `target_features` (T, A, 5), the training
+    span's, in `rounds` fixed-point rounds (scaled bars are the next windows' context).
+    Observed bars (forecast contexts) are never scaled.
+
+    Returns
+    -------
+    GeneratorState
+        The chain's state with the factor (bounded to 0.5 .. 2) and `sampler` recorded.
+    """
+    vol = chain.state.vol
+    if vol is None or not vol.per_bar:
+        raise ValueError("calibrate_scale needs a model with a GARCH volatility filter "
+                         "(vol_filter='garch' or 'garch2'); the EWMA state has "
+                         "calibrate_state")
+    target = vol.news_ratio(target_features[..., RET])  # (A,)
+    key = sampler_key(sampler, sampler_steps)
+    scale = np.ones(chain.state.n_assets)
+    state = chain.state.replace(scale=ResidualScale(scale, key))
+    rng = np.random.default_rng(seed)
+    for _ in range(rounds):
+        feats, var = _fresh_paths(_with(chain, state), n_paths, windows, rng, sampler,
+                                  sampler_steps)
+        got = vol.news_ratio(feats[..., RET], var)
+        log.info("calibrate_scale: factor %s, news ratio %s (training %s)",
+                 np.round(scale, 3), np.round(got, 4), np.round(target, 4))
+        scale = np.clip(scale * np.sqrt(target / np.maximum(got, 1e-12)), *SCALE_BOUNDS)
+        state = state.replace(scale=ResidualScale(scale, key))
+    return state
+
+
 def calibrate_drift(chain: Chain, target_features: np.ndarray, *, n_paths: int = 128,
                     windows: int = 16, rounds: int = 2, seed: int | None = 0,
                     sampler: str = "dpm", sampler_steps: int | None = 20) -> GeneratorState:
@@ -104,10 +156,11 @@ def calibrate_drift(chain: Chain, target_features: np.ndarray, *, n_paths: int =
 
     Chained windows compound small errors of the network's conditional mean. This adds a
     constant per asset to every generated bar's log return (in units of the volatility
-    state), chosen so that `n_paths` unconditioned paths of `windows` windows, drawn with
-    `sampler`, have the mean log return per bar of `target_features` (T, A, 5), the training
-    span's; `rounds` fixed-point rounds, since shifted bars are the next windows' context.
-    Run it after `calibrate_state`.
+    state; with a GARCH filter, to its return residual), chosen so that `n_paths`
+    unconditioned paths of `windows` windows, drawn with `sampler`, have the mean log
+    return per bar of `target_features` (T, A, 5), the training span's; `rounds`
+    fixed-point rounds, since shifted bars are the next windows' context.
+    Run it after `calibrate_state` (or `calibrate_scale`).
 
     Returns
     -------
@@ -121,8 +174,9 @@ def calibrate_drift(chain: Chain, target_features: np.ndarray, *, n_paths: int =
     state = chain.state.replace(drift=DriftShift(shift, key))
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
-        ret, var = _fresh_paths(_with(chain, state), n_paths, windows, rng, sampler,
-                                sampler_steps)
+        feats, var = _fresh_paths(_with(chain, state), n_paths, windows, rng, sampler,
+                                  sampler_steps)
+        ret = feats[..., RET]
         # the state's scale of each bar (1 without a state): the shift's effect per bar
         unit = np.ones_like(ret) if var is None else state.vol.path_rho(var, ret)
         shift = shift + (target - ret.mean(axis=(0, 1))) / unit.mean(axis=(0, 1))

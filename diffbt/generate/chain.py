@@ -185,7 +185,8 @@ class Chain:
         shift = None if st.drift is None else st.drift.shift
         if not per_bar:
             return decode(z, rho, st.scaler, shift=shift, first=k)
-        scaled = decode(z[:, k:], None, st.scaler, shift=shift)
+        scale = None if st.scale is None else st.scale.scale
+        scaled = decode(z[:, k:], None, st.scaler, shift=shift, scale=scale)
         new = st.vol.rebuild(scaled, after, hist)[0]
         return new if context is None else np.concatenate([context, new], axis=1)
 

@@ -45,10 +45,14 @@ def encode(features: np.ndarray, rho: np.ndarray | None, scaler: FeatureScaler) 
 
 
 def decode(z: np.ndarray, rho: np.ndarray | None, scaler: FeatureScaler, *,
-           shift: np.ndarray | None = None, first: int = 0) -> np.ndarray:
-    """Inverse of `encode`; `shift` (A,) is added to the scaled log return of bars
-    ``first:`` (the drift calibration: new bars only, a given context stays exact)."""
+           shift: np.ndarray | None = None, scale: np.ndarray | None = None,
+           first: int = 0) -> np.ndarray:
+    """Inverse of `encode`; the scaled log return of bars ``first:`` is multiplied by
+    `scale` (A,) and `shift` (A,) is added to it (the calibrations: new bars only, a given
+    context stays exact)."""
     feats = scaler.inverse(z)
+    if scale is not None:
+        feats[:, first:, :, RET] *= scale
     if shift is not None:
         feats[:, first:, :, RET] += shift
     return feats if rho is None else vol_scale(feats, rho, inverse=True)

@@ -69,7 +69,8 @@ class GeneratorConfig:
         covers 90 % of outcomes on the held-back validation span.
     calibrate_paths : bool
         After fitting, calibrate long generated paths on the training span: the gain of the
-        volatility-state feedback, then the drift (`diffbt.generate.calibrate`).
+        volatility-state feedback (with a GARCH filter: the scale of the generated return
+        residuals), then the drift (`diffbt.generate.calibrate`).
     vol_state : bool
         Model each window relative to the volatility state it starts in
         (`diffbt.generate.volstate`).
@@ -82,7 +83,8 @@ class GeneratorConfig:
         state, so that generated paths rebuild volatility bar by bar
         (`diffbt.generate.volstate.VolState`); ``"garch2"``, the same with a fast and a slow
         variance component per asset (`diffbt.generate.volstate.fit_two_components`). With
-        either GARCH filter no feedback gain is fitted.
+        either GARCH filter no feedback gain is fitted; `calibrate_paths` fits the scale of
+        the generated return residuals instead.
     mean_filter : bool
         With a GARCH filter: model the conditional mean of the volatility-scaled
         returns by a linear filter of their last value, exponentially weighted means of

@@ -226,7 +226,9 @@ class MarketGenerator:
             progress(result.step, {"loss": float(losses[-1]) if losses else math.nan,
                                    "stage": "calibrating"})
         if c.calibrate_paths:
-            if vol is not None and not vol.per_bar:
+            if vol is not None and vol.per_bar:
+                self.calibrate_scale(train_mkt, seed=seed)
+            elif vol is not None:
                 self.calibrate_state(seed=seed)
             self.calibrate_drift(train_mkt, seed=seed)
         if c.calibrate and n_val:
@@ -245,11 +247,25 @@ class MarketGenerator:
                                           sampler_steps=sampler_steps)
         return self._state.vol.gain.tolist()
 
+    def calibrate_scale(self, market: Market, *, n_paths: int = 64, windows: int = 8,
+                        rounds: int = 2, seed: int | None = 0, sampler: str = "dpm",
+                        sampler_steps: int | None = 20) -> list[float]:
+        """Fit the factor on generated return residuals for `sampler` on `market`, the
+        training span, for a model with a GARCH filter (`calibrate.calibrate_scale`); ``fit``
+        runs it for the default sampler. Returns the factor per asset."""
+        chain = self._chain()
+        self._state = cal.calibrate_scale(chain, fc.context_features(chain, market),
+                                          n_paths=n_paths, windows=windows, rounds=rounds,
+                                          seed=seed, sampler=sampler,
+                                          sampler_steps=sampler_steps)
+        return self._state.scale.scale.tolist()
+
     def calibrate_drift(self, market: Market, *, n_paths: int = 128, windows: int = 16,
                         rounds: int = 2, seed: int | None = 0, sampler: str = "dpm",
                         sampler_steps: int | None = 20) -> list[float]:
         """Fit the drift shift for `sampler` on `market`, the training span
-        (`calibrate.calibrate_drift`); run it after `calibrate_state`. Returns the shift."""
+        (`calibrate.calibrate_drift`); run it after `calibrate_state` or `calibrate_scale`.
+        Returns the shift."""
         chain = self._chain()
         self._state = cal.calibrate_drift(chain, fc.context_features(chain, market),
                                           n_paths=n_paths, windows=windows, rounds=rounds,
@@ -282,9 +298,11 @@ class MarketGenerator:
         fitted_for = self.state.calibrated_for()
         key = sampler_key(sampler, sampler_steps)
         if fitted_for and key not in fitted_for:
+            vol = self.state.vol
+            first = "calibrate_scale" if vol is not None and vol.per_bar else "calibrate_state"
             log.warning("the path calibrations were fitted for sampler %s, not %s: call "
-                        "calibrate_state and calibrate_drift with it for long paths",
-                        ", ".join(sorted(fitted_for)), key)
+                        "%s and calibrate_drift with it for long paths",
+                        ", ".join(sorted(fitted_for)), key, first)
 
     # -- sample ------------------------------------------------------------------------------
     def sample(self, n_paths: int, length: int, *, regime: str | Sequence[str] | None = None,

@@ -26,9 +26,9 @@ from diffbt.generate.config import GeneratorConfig
 from diffbt.generate.volstate import BANK_SIZE, VolState, evenly_spaced, vol_scale
 
 __all__ = ["JUMP_NEIGHBOURS", "STATE_FORMAT", "Calendar", "DriftShift", "GeneratorState",
-           "JumpBank", "SpreadScale", "fit_state", "sampler_key"]
+           "JumpBank", "ResidualScale", "SpreadScale", "fit_state", "sampler_key"]
 
-STATE_FORMAT = 4  # 4: a jump bank; 3: a mean filter; 2 and 1 still read
+STATE_FORMAT = 5  # 5: a residual scale; 4: a jump bank; 3: a mean filter; 2 and 1 still read
 JUMP_NEIGHBOURS = 50  # training windows a drawn jump count is chosen among
 _OTHER_CLASS = 1e9  # added to the squared state distance of another context class
 # format-1 files had their calibrations fitted with the only sampler `fit` used then
@@ -96,6 +96,18 @@ class DriftShift:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shift", _frozen(self.shift))
+
+
+@dataclass(frozen=True, eq=False)
+class ResidualScale:
+    """A factor per asset on every generated bar's return residual in the GARCH filter's
+    units (`diffbt.generate.calibrate.calibrate_scale`)."""
+
+    scale: np.ndarray  # (n_assets,)
+    sampler: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", _frozen(self.scale))
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,8 @@ class GeneratorState:
     vol : VolState, optional
         The volatility state (None for models without one).
     drift : DriftShift, optional
+    scale : ResidualScale, optional
+        With a GARCH filter (None in files of format 4 and older).
     spread : SpreadScale, optional
     jump_bank : JumpBank, optional
         Training windows' jump counts by start state (models with a volatility state; None
@@ -230,6 +244,7 @@ class GeneratorState:
     vol: VolState | None = None
     drift: DriftShift | None = None
     spread: SpreadScale | None = None
+    scale: ResidualScale | None = None
     jump_bank: JumpBank | None = None
 
     def __post_init__(self) -> None:
@@ -246,8 +261,9 @@ class GeneratorState:
         out = set()
         if self.vol is not None and self.vol.gain_sampler:
             out.add(self.vol.gain_sampler)
-        if self.drift is not None:
-            out.add(self.drift.sampler)
+        for cal in (self.drift, self.scale):
+            if cal is not None:
+                out.add(cal.sampler)
         return out
 
     def replace(self, **changes: Any) -> GeneratorState:
@@ -262,6 +278,8 @@ class GeneratorState:
              "vol": None if self.vol is None else self.vol.to_dict()}
         if self.drift is not None:
             d["drift"] = {"shift": self.drift.shift.tolist(), "sampler": self.drift.sampler}
+        if self.scale is not None:
+            d["scale"] = {"scale": self.scale.scale.tolist(), "sampler": self.scale.sampler}
         if self.spread is not None:
             d["spread"] = {"horizons": list(self.spread.horizons),
                            "scale": list(self.spread.scale), "sampler": self.spread.sampler}
@@ -295,6 +313,9 @@ class GeneratorState:
         if drift is not None:
             drift = (DriftShift(drift, _FORMAT1_SAMPLER) if fmt == 1
                      else DriftShift(drift["shift"], drift["sampler"]))
+        scale = d.get("scale")
+        if scale is not None:
+            scale = ResidualScale(scale["scale"], scale["sampler"])
         spread = d.get("spread")
         if spread:
             spread = SpreadScale(tuple(int(h) for h in spread["horizons"]),
@@ -306,7 +327,7 @@ class GeneratorState:
                    last_close=d["last_close"], regime_freq=d["regime_freq"],
                    vol=None if not d.get("vol") else VolState.from_dict(
                        d["vol"], default_sampler=default),
-                   drift=drift, spread=spread or None,
+                   drift=drift, spread=spread or None, scale=scale,
                    jump_bank=JumpBank.from_dict(d["jump_bank"]) if d.get("jump_bank") else None)
 
 
