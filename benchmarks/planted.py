@@ -499,7 +499,8 @@ class _WithSampler:
 def diffbt_fit(**settings: Any) -> GeneratorFit:
     """Fit a `MarketGenerator` with `settings` (none: the defaults, what users get); the
     pseudo-setting ``sampler="dpm-logsnr/20"`` (or ``"ddpm"``...) draws its paths with that
-    sampler instead of the default one."""
+    sampler instead of the default one, its long-path calibrations (if any) fitted again for
+    it."""
     sampler = settings.pop("sampler", None)
 
     def fit(market: Market, train_end: pd.Timestamp, seed: int, spec: MarketSpec) -> Any:  # noqa: ARG001
@@ -511,7 +512,13 @@ def diffbt_fit(**settings: Any) -> GeneratorFit:
 
         gen = MarketGenerator(**settings).fit(market, train_end=train_end, seed=seed,
                                               progress=progress)
-        return gen if sampler is None else _WithSampler(gen, str(sampler))
+        if sampler is None:
+            return gen
+        drawn = _WithSampler(gen, str(sampler))
+        if gen.state.calibrated_for():
+            gen.calibrate_paths(market.split(train_end)[0], seed=seed, sampler=drawn.sampler,
+                                sampler_steps=drawn.steps)
+        return drawn
 
     return fit
 

@@ -226,17 +226,27 @@ class MarketGenerator:
             progress(result.step, {"loss": float(losses[-1]) if losses else math.nan,
                                    "stage": "calibrating"})
         if c.calibrate_paths:
-            if vol is not None and vol.per_bar:
-                self.calibrate_scale(train_mkt, seed=seed)
-            elif vol is not None:
-                self.calibrate_state(seed=seed)
-            self.calibrate_drift(train_mkt, seed=seed)
+            self.calibrate_paths(train_mkt, seed=seed)
         if c.calibrate and n_val:
             val_bars = n_val * c.window_stride + c.window  # the held-back span, in bars
             self.calibrate_forecasts(train_mkt, last_bars=val_bars, seed=seed)
         return self
 
     # -- calibrations (`diffbt.generate.calibrate`) ------------------------------------------
+    def calibrate_paths(self, market: Market, *, seed: int | None = 0, sampler: str = "dpm",
+                        sampler_steps: int | None = 20) -> None:
+        """Fit the long-path calibrations for `sampler` on `market`, the training span:
+        `calibrate_scale` (GARCH filter) or `calibrate_state` (EWMA state), then
+        `calibrate_drift`. ``fit`` runs it for the default sampler; run it again to draw
+        long paths with another one."""
+        kw = dict(seed=seed, sampler=sampler, sampler_steps=sampler_steps)
+        vol = self.state.vol
+        if vol is not None and vol.per_bar:
+            self.calibrate_scale(market, **kw)
+        elif vol is not None:
+            self.calibrate_state(**kw)
+        self.calibrate_drift(market, **kw)
+
     def calibrate_state(self, *, n_paths: int = 96, windows: int = 24, skip: int = 8,
                         rounds: int = 4, seed: int | None = 0, sampler: str = "dpm",
                         sampler_steps: int | None = 20) -> list[float]:
@@ -298,11 +308,9 @@ class MarketGenerator:
         fitted_for = self.state.calibrated_for()
         key = sampler_key(sampler, sampler_steps)
         if fitted_for and key not in fitted_for:
-            vol = self.state.vol
-            first = "calibrate_scale" if vol is not None and vol.per_bar else "calibrate_state"
             log.warning("the path calibrations were fitted for sampler %s, not %s: call "
-                        "%s and calibrate_drift with it for long paths",
-                        ", ".join(sorted(fitted_for)), key, first)
+                        "calibrate_paths(<training market>, sampler=..., sampler_steps=...) "
+                        "with it for long paths", ", ".join(sorted(fitted_for)), key)
 
     # -- sample ------------------------------------------------------------------------------
     def sample(self, n_paths: int, length: int, *, regime: str | Sequence[str] | None = None,

@@ -303,3 +303,13 @@ def test_a_diffbt_variant_can_draw_its_paths_with_another_sampler():
     got = other.sample(3, 20, seed=1).values
     np.testing.assert_array_equal(got, plain.sample(3, 20, seed=1, sampler_steps=3).values)
     assert not np.array_equal(got, plain.sample(3, 20, seed=1).values)  # not the default 20
+
+
+def test_a_calibrated_variant_refits_its_path_calibrations_for_its_sampler():
+    spec = P.MarketSpec("m", (P.AssetSpec("A", "null"), P.AssetSpec("B", "null")))
+    market, _ = P.planted_market(spec, 300, seed=0)
+    settings = P.TINY_DIFFBT | {"calibrate_paths": True, "vol_filter": "garch"}
+    drawn = P.diffbt_fit(**settings, sampler="dpm-logsnr/3")(market, market.index[199], 0,
+                                                               spec)
+    assert drawn.gen.state.calibrated_for() == {"dpm-logsnr/3"}
+    assert drawn.gen.state.scale is not None

@@ -122,15 +122,17 @@ def test_fit_calibrates_the_scale_of_a_garch_model_and_it_survives_save_and_load
     assert GeneratorState.from_dict(meta["state"]).scale is None
 
 
-def test_sampling_with_another_sampler_names_the_scale_calibration(gen, train, caplog):
+def test_calibrate_paths_refits_scale_and_drift_for_another_sampler(gen, train, caplog):
     g = gen.with_state(gen.state)
-    g.calibrate_scale(train, n_paths=4, windows=2, rounds=1, sampler_steps=3)
+    g.calibrate_paths(train, sampler="dpm-logsnr", sampler_steps=3)
+    assert g.state.scale.sampler == g.state.drift.sampler == "dpm-logsnr/3"
+    assert g.state.vol.gain_sampler is None  # no feedback gain with a GARCH filter
     with caplog.at_level("WARNING", logger="diffbt.generate.generator"):
-        g.sample(1, 8, seed=0, sampler_steps=3)
+        g.sample(1, 8, seed=0, sampler="dpm-logsnr", sampler_steps=3)
         assert not caplog.records
-        g.sample(1, 8, seed=0, sampler_steps=2)
-    assert "fitted for sampler dpm/3, not dpm/2" in caplog.text
-    assert "calibrate_scale and calibrate_drift" in caplog.text
+        g.sample(1, 8, seed=0, sampler_steps=3)
+    assert "fitted for sampler dpm-logsnr/3, not dpm/3" in caplog.text
+    assert "calibrate_paths(" in caplog.text
 
 
 def test_the_ewma_state_has_no_residual_scale(train):
