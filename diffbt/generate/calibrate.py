@@ -108,7 +108,7 @@ def calibrate_state(chain: Chain, *, n_paths: int = 96, windows: int = 24, skip:
 
 
 def calibrate_scale(chain: Chain, target_features: np.ndarray, *, n_paths: int = 64,
-                    windows: int = 8, rounds: int = 2, seed: int | None = 0,
+                    windows: int = 8, rounds: int = 3, seed: int | None = 0,
                     sampler: str = "dpm", sampler_steps: int | None = 20) -> GeneratorState:
     """Fit a factor per asset on the generated return residuals of a GARCH-filtered model.
 
@@ -120,8 +120,12 @@ def calibrate_scale(chain: Chain, target_features: np.ndarray, *, n_paths: int =
     by a factor per asset, fitted so that in `n_paths` unconditioned paths of `windows`
     windows, drawn with `sampler`, the recursion's news ratio (`VolState.news_ratio`, which
     sets its long-run level) equals that of `target_features` (T, A, 5), the training
-    span's, in `rounds` fixed-point rounds (scaled bars are the next windows' context).
-    Observed bars (forecast contexts) are never scaled.
+    span's. The ratio grows with the square of the factor, so each of `rounds` rounds (new
+    paths drawn with the factor so far: scaled bars are the next windows' context) gives an
+    estimate of the ratio at factor 1; the factor comes from their mean, since the ratio
+    of heavy-tailed returns is noisy and a recursion near persistence 1 turns a small error
+    in it into a large one in the level. Observed bars (forecast contexts) are never
+    scaled.
 
     Returns
     -------
@@ -138,13 +142,16 @@ def calibrate_scale(chain: Chain, target_features: np.ndarray, *, n_paths: int =
     scale = np.ones(chain.state.n_assets)
     state = chain.state.replace(scale=ResidualScale(scale, key))
     rng = np.random.default_rng(seed)
+    at_one = []  # the news ratio at factor 1, one estimate per round
     for _ in range(rounds):
         feats, var = _fresh_paths(_with(chain, state), n_paths, windows, rng, sampler,
                                   sampler_steps)
         got = vol.news_ratio(feats[..., RET], var)
         log.info("calibrate_scale: factor %s, news ratio %s (training %s)",
                  np.round(scale, 3), np.round(got, 4), np.round(target, 4))
-        scale = np.clip(scale * np.sqrt(target / np.maximum(got, 1e-12)), *SCALE_BOUNDS)
+        at_one.append(got / scale**2)
+        scale = np.clip(np.sqrt(target / np.maximum(np.mean(at_one, axis=0), 1e-12)),
+                        *SCALE_BOUNDS)
         state = state.replace(scale=ResidualScale(scale, key))
     return state
 

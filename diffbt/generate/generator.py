@@ -243,7 +243,12 @@ class MarketGenerator:
         vol = self.state.vol
         if vol is not None and vol.per_bar:
             self.calibrate_scale(market, **kw)
-        elif vol is not None:
+            c = self.config  # paths of about 600 bars (the EWMA state: 16 windows, 544)
+            step = c.window - c.context_bars
+            self.calibrate_drift(market, windows=max(2, math.ceil((600 - c.window) / step) + 1),
+                                 **kw)
+            return
+        if vol is not None:
             self.calibrate_state(**kw)
         self.calibrate_drift(market, **kw)
 
@@ -258,7 +263,7 @@ class MarketGenerator:
         return self._state.vol.gain.tolist()
 
     def calibrate_scale(self, market: Market, *, n_paths: int = 64, windows: int = 8,
-                        rounds: int = 2, seed: int | None = 0, sampler: str = "dpm",
+                        rounds: int = 3, seed: int | None = 0, sampler: str = "dpm",
                         sampler_steps: int | None = 20) -> list[float]:
         """Fit the factor on generated return residuals for `sampler` on `market`, the
         training span, for a model with a GARCH filter (`calibrate.calibrate_scale`); ``fit``
