@@ -93,7 +93,8 @@ def truth(n_years: int = 400, seed: int = 99) -> dict[str, Any]:
 def run_variant(settings: dict[str, Any], *, n_paths: int, seed: int = 0,
                 out: Path | None = None, name: str = "variant") -> dict[str, dict[str, Any]]:
     """Fit one variant and measure its paths; also without the long-path calibrations
-    (``NAME/uncalibrated``: the same network, the fitted gain and drift removed)."""
+    (``NAME/uncalibrated``: the same network, the fitted gain or residual scale and the
+    drift removed)."""
     market, _ = planted_market(SPEC, 12 * YEAR, seed=seed)
     train, _ = market.split(market.index[8 * YEAR - 1])
     t0 = time.perf_counter()
@@ -105,7 +106,7 @@ def run_variant(settings: dict[str, Any], *, n_paths: int, seed: int = 0,
     if gen.state.drift is not None:
         st = gen.state
         vol = None if st.vol is None else st.vol.with_gain(np.ones(len(st.assets)), None)
-        plain = gen.with_state(st.replace(drift=None, vol=vol))
+        plain = gen.with_state(st.replace(drift=None, scale=None, vol=vol))
         rows[f"{name}/uncalibrated"] = _measure(plain, train, settings, n_paths=n_paths,
                                                 seed=seed, fit_s=fit_s)
     return rows
