@@ -573,8 +573,8 @@ class VolState:
 
     def news_ratio(self, ret: np.ndarray, var: np.ndarray | None = None) -> np.ndarray:
         """What sets a GARCH filter's long-run level: the variance its news terms add, per
-        unit of variance, over returns `ret` (..., T, A) from states `var` (..., K * A)
-        (default: the long-run state), pooled over all but the last axis: (A,).
+        unit of variance, over each series of returns `ret` (..., T, A) from states `var`
+        (..., K * A) (default: the long-run state): (..., A).
 
         Each component k adds ``(alpha_k + gamma_k [r < 0]) r^2`` a bar and keeps it for
         ``1 / (1 - beta_k)`` bars, so at stationarity the variance is ``sum_k omega_k / (1 -
@@ -587,8 +587,7 @@ class VolState:
         memory = 1.0 / (1.0 - self.beta)
         lever = (self.alpha * memory).reshape(k, a).sum(axis=0) + (
             self.gamma * memory).reshape(k, a).sum(axis=0) * (r < 0)
-        axes = tuple(range(r.ndim - 1))
-        return (lever * r * r).sum(axis=axes) / h.sum(axis=axes)
+        return (lever * r * r).sum(axis=-2) / h.sum(axis=-2)
 
     def path_rho(self, var: np.ndarray, ret: np.ndarray) -> np.ndarray:
         """Volatility ratio before each bar of generated paths `ret` (n, L, A) started in

@@ -122,6 +122,38 @@ def test_fit_garch_recovers_a_simulated_process_and_targets_its_variance():
                                rtol=1e-9)
 
 
+def test_news_ratio_equals_a_plain_loop_and_sets_the_long_run_level():
+    """Two components per asset (component-major parameters): the ratio against a loop over
+    bars; on a long stationary GJR-GARCH path it is the level's own ``1 - omega / (1 - beta)
+    / variance``."""
+    r = np.hstack([_garch_path(40_000, 2e-6, 0.05, 0.90, seed=5, gamma=0.06),
+                   _garch_path(40_000, 4e-6, 0.08, 0.88, seed=6)])
+    omega = np.array([0.0, 0.0, 2e-6, 4e-6])
+    alpha, gamma = np.array([0.02, 0.03, 0.03, 0.05]), np.array([0.03, 0.0, 0.03, 0.0])
+    beta = np.array([0.5, 0.6, 0.95, 0.93])
+    var0 = np.mean(r**2, axis=0)
+    vol = VolState(halflife=10, var0=var0, omega=omega, alpha=alpha, beta=beta, gamma=gamma)
+    paths = r[:3000].reshape(3, 1000, 2)
+    starts = np.array([[1e-4, 1e-4, 2e-4, 1e-4]] * 3)
+    got = vol.news_ratio(paths, starts)
+    for i in range(3):
+        h, news, total = starts[i].copy(), np.zeros(2), np.zeros(2)
+        for t in range(1000):
+            x = paths[i, t]
+            total += h[:2] + h[2:]
+            for k in range(2):
+                c = slice(2 * k, 2 * k + 2)
+                news += (alpha[c] + gamma[c] * (x < 0)) / (1 - beta[c]) * x**2
+                h[c] = omega[c] + (alpha[c] + gamma[c] * (x < 0)) * x**2 + beta[c] * h[c]
+        np.testing.assert_allclose(got[i], news / total, rtol=1e-10)
+    # one component: the stationary path's ratio is the recursion's at its variance
+    one = VolState(halflife=10, var0=var0, omega=np.array([2e-6, 4e-6]),
+                   alpha=np.array([0.05, 0.08]), beta=np.array([0.90, 0.88]),
+                   gamma=np.array([0.06, 0.0]))
+    np.testing.assert_allclose(one.news_ratio(r), 1 - one.omega / (1 - one.beta) / var0,
+                               rtol=0.03)
+
+
 def test_fit_garch_on_a_series_without_moves_is_stationary_and_silent():
     import warnings
 
