@@ -119,7 +119,7 @@ def calibrate_scale(chain: Chain, target_features: np.ndarray, *, n_paths: int =
     by more the more persistent the recursion. Generated residuals are therefore multiplied
     by a factor per asset, fitted so that in `n_paths` unconditioned paths of `windows`
     windows, drawn with `sampler`, the recursion's news ratio (`VolState.news_ratio`, which
-    sets its long-run level; averaged over the paths) equals that of `target_features`
+    sets its long-run level; pooled over the paths) equals that of `target_features`
     (T, A, 5), the training span's. The ratio grows with the square of the factor, so each
     of `rounds` rounds (new paths drawn with the factor so far: scaled bars are the next
     windows' context) gives an estimate of the ratio at factor 1; the factor comes from
@@ -146,8 +146,8 @@ def calibrate_scale(chain: Chain, target_features: np.ndarray, *, n_paths: int =
     for _ in range(rounds):
         feats, var = _fresh_paths(_with(chain, state), n_paths, windows, rng, sampler,
                                   sampler_steps)
-        # per path, then averaged: a path whose variance runs away weighs as one path
-        got = vol.news_ratio(feats[..., RET], var).mean(axis=0)
+        news, variance = vol.news(feats[..., RET], var)
+        got = news.sum(axis=0) / variance.sum(axis=0)  # pooled: the expectation of the level
         log.info("calibrate_scale: factor %s, news ratio %s (training %s)",
                  np.round(scale, 3), np.round(got, 4), np.round(target, 4))
         at_one.append(got / scale**2)

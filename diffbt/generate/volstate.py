@@ -574,12 +574,19 @@ class VolState:
     def news_ratio(self, ret: np.ndarray, var: np.ndarray | None = None) -> np.ndarray:
         """What sets a GARCH filter's long-run level: the variance its news terms add, per
         unit of variance, over each series of returns `ret` (..., T, A) from states `var`
-        (..., K * A) (default: the long-run state): (..., A).
+        (..., K * A) (default: the long-run state): (..., A). `news` gives its two sums.
 
         Each component k adds ``(alpha_k + gamma_k [r < 0]) r^2`` a bar and keeps it for
         ``1 / (1 - beta_k)`` bars, so at stationarity the variance is ``sum_k omega_k / (1 -
         beta_k)`` over ``1 - ratio``: series with the same ratio settle at the same level.
         """
+        news, variance = self.news(ret, var)
+        return news / variance
+
+    def news(self, ret: np.ndarray, var: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """The sums over bars of the news terms and of the variance behind `news_ratio`,
+        per series: (..., A) each."""
         r = np.asarray(ret, dtype=np.float64)
         h = total_variance(self._recursion(r, self.neutral(1)[0] if var is None else var
                                            )[..., :-1, :], len(self.var0))
@@ -587,7 +594,7 @@ class VolState:
         memory = 1.0 / (1.0 - self.beta)
         lever = (self.alpha * memory).reshape(k, a).sum(axis=0) + (
             self.gamma * memory).reshape(k, a).sum(axis=0) * (r < 0)
-        return (lever * r * r).sum(axis=-2) / h.sum(axis=-2)
+        return (lever * r * r).sum(axis=-2), h.sum(axis=-2)
 
     def path_rho(self, var: np.ndarray, ret: np.ndarray) -> np.ndarray:
         """Volatility ratio before each bar of generated paths `ret` (n, L, A) started in
