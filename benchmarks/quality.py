@@ -510,6 +510,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--calibrate", action="store_true",
                     help="(re)fit the forecast spread calibration of --model on the last "
                          "10 %% of the training span")
+    ap.add_argument("--calibrate-paths", action="store_true",
+                    help="(re)fit the long-path calibrations of --model on the training span "
+                         "(MarketGenerator.calibrate_paths, default sampler, seed 0)")
     ap.add_argument("--checks", default="baselines,regimes,jumps,seams,sampler,forecast")
     ap.add_argument("--sampler", default="dpm/20", metavar="NAME/STEPS",
                     help="the diffusion model's sampler in the baselines, longpaths and "
@@ -529,6 +532,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             from dataclasses import replace
 
             gen.config = replace(gen.config, overlap=args.overlap)
+        if args.calibrate_paths:
+            gen.calibrate_paths(train, seed=0)
+            st = gen.state
+            results["path_calibrations"] = {
+                "scale": None if st.scale is None else st.scale.scale.tolist(),
+                "gain": None if st.vol is None else st.vol.gain.tolist(),
+                "drift": None if st.drift is None else st.drift.shift.tolist()}
         if args.calibrate:
             gen.calibrate_forecasts(train, last_bars=max(len(train) // 10, 200))
             sp = gen.state.spread

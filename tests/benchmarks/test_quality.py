@@ -59,3 +59,19 @@ def test_long_path_check_draws_with_the_sampler_asked_for(gen):
     logsnr = Q.long_path_check(gen, market, sampler="dpm-logsnr", **kw)["blocks"]
     again = Q.long_path_check(gen, market, sampler="dpm", **kw)["blocks"]
     assert grid == again and grid != logsnr
+
+
+def test_calibrate_paths_refits_a_models_long_path_calibrations(tmp_path):
+    """``--model FILE --calibrate-paths`` fits the residual scale and drift of a GARCH model
+    saved without them on the training span, and records them."""
+    import json
+
+    market = datasets.load("sp500_nasdaq").loc("2012-01-01", "2014-12-31")
+    g = MarketGenerator(**tiny(vol_filter="garch")).fit(market, seed=0)
+    assert g.state.scale is None
+    path = g.save(tmp_path / "m.diffbt")
+    Q.main(["--model", str(path), "--calibrate-paths", "--checks", "none",
+            "--out", str(tmp_path / "q")])
+    cal = json.loads((tmp_path / "q" / "quality.json").read_text())["path_calibrations"]
+    assert len(cal["scale"]) == 2 and all(0.5 <= s <= 2.0 for s in cal["scale"])
+    assert len(cal["drift"]) == 2 and cal["gain"] == [1.0, 1.0]
