@@ -240,17 +240,15 @@ class MarketGenerator:
         `calibrate_drift`. ``fit`` runs it for the default sampler; run it again to draw
         long paths with another one."""
         kw = dict(seed=seed, sampler=sampler, sampler_steps=sampler_steps)
-        vol = self.state.vol
+        vol, c = self.state.vol, self.config
+        windows = 16  # the EWMA state's default windows: 544 bars
         if vol is not None and vol.per_bar:
             self.calibrate_scale(market, **kw)
-            c = self.config  # paths of about 600 bars (the EWMA state: 16 windows, 544)
-            step = c.window - c.context_bars
-            self.calibrate_drift(market, windows=max(2, math.ceil((600 - c.window) / step) + 1),
-                                 **kw)
-            return
-        if vol is not None:
+            # drift on paths of about 600 bars, however long the windows
+            windows = max(2, math.ceil((600 - c.window) / (c.window - c.context_bars)) + 1)
+        elif vol is not None:
             self.calibrate_state(**kw)
-        self.calibrate_drift(market, **kw)
+        self.calibrate_drift(market, windows=windows, **kw)
 
     def calibrate_state(self, *, n_paths: int = 96, windows: int = 24, skip: int = 8,
                         rounds: int = 4, seed: int | None = 0, sampler: str = "dpm",
