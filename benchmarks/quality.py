@@ -535,7 +535,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.calibrate_paths:
             gen.calibrate_paths(train, seed=0)
             st = gen.state
+            ret = to_features(train.values)[..., 0]
             results["path_calibrations"] = {
+                "training_news_ratio": (None if st.vol is None or not st.vol.per_bar
+                                        else st.vol.news_ratio(ret).tolist()),
                 "scale": None if st.scale is None else st.scale.scale.tolist(),
                 "gain": None if st.vol is None else st.vol.gain.tolist(),
                 "drift": None if st.drift is None else st.drift.shift.tolist()}

@@ -75,3 +75,4 @@ def test_calibrate_paths_refits_a_models_long_path_calibrations(tmp_path):
     cal = json.loads((tmp_path / "q" / "quality.json").read_text())["path_calibrations"]
     assert len(cal["scale"]) == 2 and all(0.5 <= s <= 2.0 for s in cal["scale"])
     assert len(cal["drift"]) == 2 and cal["gain"] == [1.0, 1.0]
+    assert len(cal["training_news_ratio"]) == 2 and min(cal["training_news_ratio"]) > 0
