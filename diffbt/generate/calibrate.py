@@ -3,8 +3,8 @@
 - `calibrate_state`: the gain with which generated returns feed the volatility state, so
   that long paths visit the volatility states the training span visited.
 - `calibrate_scale`: with a GARCH filter, a factor per asset on the generated return
-  residuals, so that they have the training residuals' variance and long paths keep the
-  training span's volatility level.
+  residuals, so that the filter's recursion gets the training span's news ratio and long
+  paths settle at its volatility level.
 - `calibrate_drift`: a constant per asset added to generated log returns, so that long paths
   drift as the training span did.
 - `calibrate_forecasts`: a spread scale per horizon, so that the central 90 % forecast
