@@ -266,11 +266,8 @@ class MarketGenerator:
         """Fit the factor on generated return residuals for `sampler` on `market`, the
         training span, for a model with a GARCH filter (`calibrate.calibrate_scale`); ``fit``
         runs it for the default sampler. Returns the factor per asset."""
-        chain = self._chain()
-        self._state = cal.calibrate_scale(chain, fc.context_features(chain, market),
-                                          n_paths=n_paths, windows=windows, rounds=rounds,
-                                          seed=seed, sampler=sampler,
-                                          sampler_steps=sampler_steps)
+        self._fit_on(cal.calibrate_scale, market, n_paths=n_paths, windows=windows,
+                     rounds=rounds, seed=seed, sampler=sampler, sampler_steps=sampler_steps)
         return self._state.scale.scale.tolist()
 
     def calibrate_drift(self, market: Market, *, n_paths: int = 128, windows: int = 16,
@@ -279,11 +276,8 @@ class MarketGenerator:
         """Fit the drift shift for `sampler` on `market`, the training span
         (`calibrate.calibrate_drift`); run it after `calibrate_state` or `calibrate_scale`.
         Returns the shift."""
-        chain = self._chain()
-        self._state = cal.calibrate_drift(chain, fc.context_features(chain, market),
-                                          n_paths=n_paths, windows=windows, rounds=rounds,
-                                          seed=seed, sampler=sampler,
-                                          sampler_steps=sampler_steps)
+        self._fit_on(cal.calibrate_drift, market, n_paths=n_paths, windows=windows,
+                     rounds=rounds, seed=seed, sampler=sampler, sampler_steps=sampler_steps)
         return self._state.drift.shift.tolist()
 
     def calibrate_forecasts(self, market: Market, *, last_bars: int | None = None,
@@ -292,13 +286,17 @@ class MarketGenerator:
         """Fit the forecast spread scale per horizon on the last `last_bars` of `market`, the
         training span (`calibrate.calibrate_forecasts`). Returns ``{"horizons", "scale"}``
         (empty when the span is too short)."""
-        chain = self._chain()
-        self._state = cal.calibrate_forecasts(chain, fc.context_features(chain, market),
-                                              last_bars=last_bars, n_origins=n_origins,
-                                              n_samples=n_samples, seed=seed,
-                                              sampler_steps=sampler_steps)
+        self._fit_on(cal.calibrate_forecasts, market, last_bars=last_bars,
+                     n_origins=n_origins, n_samples=n_samples, seed=seed,
+                     sampler_steps=sampler_steps)
         sp = self._state.spread
         return {} if sp is None else {"horizons": list(sp.horizons), "scale": list(sp.scale)}
+
+    def _fit_on(self, calibration: Callable[..., GeneratorState], market: Market,
+                **kw: Any) -> None:
+        """Run a calibration of `diffbt.generate.calibrate` on `market`'s features."""
+        chain = self._chain()
+        self._state = calibration(chain, fc.context_features(chain, market), **kw)
 
     def spread_scale(self, horizon: int) -> float:
         """The fitted forecast spread scale for a horizon (1.0 when not calibrated)."""
